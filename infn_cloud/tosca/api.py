@@ -1,0 +1,79 @@
+"""Entry points of the TOSCA engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from infn_cloud.errors import ValidationError
+from infn_cloud.tosca import catalogue
+from infn_cloud.tosca.loader import Template, load
+from infn_cloud.tosca.model import Collector, ValidationReport
+from infn_cloud.tosca.validate import Analysis, analyse
+from infn_cloud.tosca.yamlio import Mapping
+
+
+def _as_inputs(inputs) -> Mapping:
+    if inputs is None:
+        return Mapping()
+    if isinstance(inputs, Mapping):
+        return inputs
+    if not isinstance(inputs, dict):
+        raise ValidationError(f"inputs must be a map of input name to value, got {type(inputs).__name__}")
+    return Mapping(inputs)
+
+
+def load_template(path, import_map=None) -> Template:
+    """Load a template (path or catalogue name) with its imports; raise ValidationError if unreadable."""
+    sink = Collector()
+    template = load(catalogue.resolve(path), import_map, sink)
+    if sink.errors or template is None:
+        raise ValidationError(
+            f"template {path} cannot be loaded ({len(sink.errors)} problem(s))",
+            details=[p.format() for p in sink.errors],
+        )
+    return template
+
+
+def _analyse(path, inputs, import_map, require_inputs) -> tuple[Analysis | None, Collector, str]:
+    resolved = catalogue.resolve(path)
+    sink = Collector()
+    template = load(resolved, import_map, sink)
+    if template is None:
+        return None, sink, str(resolved)
+    return analyse(template, sink, _as_inputs(inputs), require_inputs), sink, str(resolved)
+
+
+def validate(path, inputs=None, import_map=None, require_inputs=False) -> ValidationReport:
+    """Validate a template (and inputs, if given); collect every problem into a report."""
+    analysis, sink, resolved = _analyse(path, inputs, import_map, require_inputs)
+    report = ValidationReport(template=resolved, errors=list(sink.errors), warnings=list(sink.warnings))
+    if analysis is not None:
+        report.inputs = [_input_entry(e) for e in analysis.declared_inputs]
+        report.required_inputs = [_input_entry(e) for e in analysis.missing_inputs]
+    return report
+
+
+def _input_entry(entry: dict) -> dict:
+    from infn_cloud.tosca.values import to_plain
+
+    return {key: to_plain(value) for key, value in entry.items()}
+
+
+def make_plan(path, inputs=None, import_map=None) -> dict:
+    """Validate with inputs (required inputs must be set) and return the deployment plan."""
+    from infn_cloud.tosca.planner import build_plan
+
+    analysis, sink, resolved = _analyse(path, inputs, import_map, True)
+    if sink.errors or analysis is None:
+        raise ValidationError(
+            f"{_display(resolved)} is not valid: {len(sink.errors)} problem(s)",
+            details=[p.format() for p in sink.errors],
+        )
+    return build_plan(analysis)
+
+
+def _display(path: str) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return path

@@ -1,0 +1,560 @@
+"""From a validated template to the deployment plan (contract in docs/tosca.md).
+
+Intrinsic functions are resolved here: get_input and get_property fully, concat/join/token
+when their arguments are known; get_attribute values only exist after provisioning, so they
+stay as expressions with SELF/HOST/SOURCE/TARGET replaced by node names.
+"""
+
+from __future__ import annotations
+
+import math
+
+from infn_cloud.tosca import roles
+from infn_cloud.tosca.units import Scalar, Version, parse_scalar
+from infn_cloud.tosca.validate import Analysis, host_of, is_secret_input
+from infn_cloud.tosca.values import FUNCTIONS, is_function, to_plain
+
+COMPUTE = "tosca.nodes.Compute"
+SOFTWARE_BASES = (
+    "tosca.nodes.SoftwareComponent",
+    "tosca.nodes.Container.Application",
+    "tosca.nodes.WebApplication",
+)
+STORAGE_BASES = ("tosca.nodes.BlockStorage", "tosca.nodes.ObjectStorage")
+NETWORK_BASES = ("tosca.nodes.network.Network", "tosca.nodes.network.Port", "tosca.nodes.network.FloatingIP")
+LIFECYCLE = ("create", "configure", "start")
+
+
+class Unresolved(Exception):
+    pass
+
+
+class Resolver:
+    def __init__(self, analysis: Analysis, warnings: list):
+        self.analysis = analysis
+        self.template = analysis.template
+        self.registry = analysis.template.registry
+        self.nodes = analysis.template.node_templates
+        self.inputs = {k: to_plain(v) for k, v in analysis.input_values.items()}
+        self.warnings = warnings
+        self._stack: set = set()
+
+    # -- entity helpers -------------------------------------------------------------------
+    def entity(self, name, ctx) -> str | None:
+        if name == "SELF":
+            return ctx.get("self")
+        if name == "HOST":
+            return host_of(self.analysis, ctx.get("self")) if ctx.get("self") else None
+        if name in ("SOURCE", "TARGET"):
+            return ctx.get(name.lower())
+        return name if name in self.nodes else None
+
+    def node_properties(self, node: str) -> dict:
+        """Resolved properties of a node, defaults included."""
+        body = self.nodes[node]
+        definitions = self.registry.merged("node_types", body.get("type"), "properties")
+        return self._resolved_map(definitions, body.get("properties") or {}, {"self": node}, f"{node}")
+
+    def capability_properties(self, node: str, cap: str) -> dict:
+        body = self.nodes[node]
+        caps = self.registry.merged("node_types", body.get("type"), "capabilities")
+        cap_def = caps.get(cap, ({}, ""))[0]
+        cap_type = cap_def.get("type") if isinstance(cap_def, dict) else cap_def
+        definitions = self.registry.merged("capability_types", cap_type, "properties") if cap_type else {}
+        given = ((body.get("capabilities") or {}).get(cap) or {}).get("properties") or {}
+        return self._resolved_map(definitions, given, {"self": node}, f"{node}.{cap}")
+
+    def _resolved_map(self, definitions, given, ctx, label) -> dict:
+        result = {}
+        for name, (definition, _f) in definitions.items():
+            if name in given:
+                continue
+            if isinstance(definition, dict) and definition.get("default") is not None:
+                result[name] = self.resolve(definition["default"], ctx)
+        for name, value in given.items():
+            result[name] = self.resolve(value, ctx)
+        return result
+
+    def property_value(self, node: str, path: list, ctx):
+        key = (node, tuple(path))
+        if key in self._stack:
+            raise Unresolved(f"get_property loop through {node}.{path[0]}")
+        self._stack.add(key)
+        try:
+            body = self.nodes[node]
+            type_name = body.get("type")
+            first = path[0]
+            props = self.registry.merged("node_types", type_name, "properties")
+            caps = self.registry.merged("node_types", type_name, "capabilities")
+            if first in props or first in (body.get("properties") or {}):
+                given = body.get("properties") or {}
+                if first in given:
+                    value = self.resolve(given[first], {"self": node})
+                else:
+                    definition = props[first][0]
+                    value = (
+                        self.resolve(definition.get("default"), {"self": node})
+                        if isinstance(definition, dict)
+                        else None
+                    )
+                return _index(value, path[1:])
+            if first in caps and len(path) > 1:
+                value = self.capability_properties(node, first).get(path[1])
+                return _index(value, path[2:])
+            for req in self.analysis.requirements.get(node, []):
+                if req.name == first and req.target and len(path) > 1:
+                    return self.property_value(req.target, path[1:], ctx)
+            raise Unresolved(f"{node} has no property {first}")
+        finally:
+            self._stack.discard(key)
+
+    # -- resolution -------------------------------------------------------------------------
+    def resolve(self, value, ctx):
+        if is_function(value):
+            name, args = next(iter(value.items()))
+            return getattr(self, "_fn_" + name)(args, ctx)
+        if isinstance(value, dict):
+            return {k: self.resolve(v, ctx) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.resolve(v, ctx) for v in value]
+        return to_plain(value)
+
+    def _fn_get_input(self, args, ctx):
+        if isinstance(args, list):
+            return _index(self.inputs.get(args[0]), args[1:])
+        return self.inputs.get(args)
+
+    def _fn_get_property(self, args, ctx):
+        node = self.entity(args[0], ctx)
+        if node is None:
+            return {"get_property": list(args)}
+        try:
+            return self.property_value(node, list(args[1:]), ctx)
+        except Unresolved as exc:
+            self.warnings.append(f"get_property {list(args)}: {exc}; left unresolved")
+            return {"get_property": [node, *args[1:]]}
+
+    def _fn_get_attribute(self, args, ctx):
+        node = self.entity(args[0], ctx)
+        if node is None:
+            return {"get_attribute": list(args)}
+        # TOSCA lets get_attribute read a property; properties are known now.
+        body = self.nodes[node]
+        attributes = self.registry.merged("node_types", body.get("type"), "attributes")
+        props = self.registry.merged("node_types", body.get("type"), "properties")
+        if args[1] not in attributes and args[1] in props:
+            try:
+                return self.property_value(node, list(args[1:]), ctx)
+            except Unresolved:
+                pass
+        return {"get_attribute": [node, *args[1:]]}
+
+    def _fn_get_operation_output(self, args, ctx):
+        return {"get_operation_output": list(args) if isinstance(args, list) else args}
+
+    def _fn_get_artifact(self, args, ctx):
+        return {"get_artifact": list(args) if isinstance(args, list) else args}
+
+    def _fn_concat(self, args, ctx):
+        parts = [self.resolve(a, ctx) for a in args]
+        if all(_is_text(p) for p in parts):
+            return "".join(_text(p) for p in parts)
+        return {"concat": parts}
+
+    def _fn_join(self, args, ctx):
+        items = self.resolve(args[0], ctx)
+        delimiter = args[1] if len(args) > 1 else ""
+        if isinstance(items, list) and all(_is_text(p) for p in items):
+            return delimiter.join(_text(p) for p in items)
+        return {"join": [items, delimiter] if len(args) > 1 else [items]}
+
+    def _fn_token(self, args, ctx):
+        text = self.resolve(args[0], ctx)
+        if not isinstance(text, str):
+            return {"token": [text, args[1], args[2]]}
+        parts = [text]
+        for delimiter in args[1]:
+            parts = [piece for part in parts for piece in part.split(delimiter)]
+        if not 0 <= args[2] < len(parts):
+            self.warnings.append(f"token {args}: index {args[2]} out of range for '{text}'; left unresolved")
+            return {"token": [text, args[1], args[2]]}
+        return parts[args[2]]
+
+
+def _is_text(value) -> bool:
+    return isinstance(value, str | int | float) and not isinstance(value, bool)
+
+
+def _text(value) -> str:
+    return str(value)
+
+
+def _index(value, path):
+    for step in path:
+        if isinstance(value, list) and isinstance(step, int) and not isinstance(step, bool):
+            if not -len(value) <= step < len(value):
+                raise Unresolved(f"index {step} out of range")
+            value = value[step]
+        elif isinstance(value, dict) and step in value:
+            value = value[step]
+        elif is_function(value) or (isinstance(value, dict) and any(k in FUNCTIONS for k in value)):
+            raise Unresolved("value known only after deployment")
+        else:
+            raise Unresolved(f"no '{step}' in the value")
+    return value
+
+
+# -- plan --------------------------------------------------------------------------------
+def build_plan(analysis: Analysis) -> dict:
+    template = analysis.template
+    registry = template.registry
+    warnings: list[str] = [p.format() for p in analysis.sink.warnings]
+    resolver = Resolver(analysis, warnings)
+    nodes = template.node_templates
+
+    def is_a(node, base):
+        return registry.is_a("node_types", nodes[node].get("type"), base)
+
+    kinds = {}
+    for name in nodes:
+        if is_a(name, COMPUTE):
+            kinds[name] = "compute"
+        elif any(is_a(name, b) for b in STORAGE_BASES):
+            kinds[name] = "storage"
+        elif any(is_a(name, b) for b in NETWORK_BASES):
+            kinds[name] = "network"
+        elif any(is_a(name, b) for b in SOFTWARE_BASES) or host_of(analysis, name):
+            kinds[name] = "software"
+        else:
+            kinds[name] = "other"
+
+    waves_of = _waves(analysis, sorted(nodes))
+    wave_lists: list[list[str]] = [[] for _ in range(max(waves_of.values(), default=-1) + 1)]
+    for name in sorted(nodes):
+        wave_lists[waves_of[name]].append(name)
+
+    def compute_host(name):
+        seen = set()
+        current = name
+        while current and current not in seen:
+            seen.add(current)
+            if kinds.get(current) == "compute":
+                return current
+            current = host_of(analysis, current)
+        return None
+
+    plan_nodes = {}
+    props_of = {}
+    for name in nodes:
+        props_of[name] = resolver.node_properties(name)
+        plan_nodes[name] = {
+            "type": nodes[name].get("type"),
+            "kind": kinds[name],
+            "properties": props_of[name],
+            "host": compute_host(name) if kinds[name] != "compute" else None,
+            "requirements": [
+                {"name": r.name, "target": r.target, "relationship": r.relationship}
+                for r in analysis.requirements.get(name, [])
+            ],
+        }
+
+    compute = {}
+    for name in sorted(n for n in nodes if kinds[n] == "compute"):
+        compute[name] = _compute_entry(analysis, resolver, name, props_of[name], kinds, warnings)
+
+    software = []
+    order = sorted(nodes, key=lambda n: (waves_of[n], n))
+    for name in order:
+        if kinds[name] == "compute":
+            users = compute[name]["users"]
+            software.append(
+                {
+                    "node": name,
+                    "type": nodes[name].get("type"),
+                    "role": "infn.cloud.common",
+                    "implementation": None,
+                    "vars": {"common_users": users},
+                    "hosts": [name],
+                    "wave": waves_of[name],
+                }
+            )
+    for name in order:
+        if kinds[name] != "software":
+            continue
+        entry = _software_entry(analysis, resolver, name, props_of[name], warnings)
+        host = plan_nodes[name]["host"]
+        entry["hosts"] = [host] if host else []
+        entry["wave"] = waves_of[name]
+        software.append(entry)
+        if entry["role"] in ("infn.cloud.object_storage",) and host:
+            caps = compute[host]["required_capabilities"]
+            wanted = (
+                "replicated_object_storage" if entry["vars"].get("object_storage_peers") else "object_storage"
+            )
+            for cap in ("object_storage", wanted):
+                if cap not in caps:
+                    caps.append(cap)
+    software.sort(key=lambda s: (s["wave"], 0 if s["role"] == "infn.cloud.common" else 1, s["node"]))
+    for entry in software:
+        for host in entry["hosts"]:
+            compute[host]["software"].append(entry["node"])
+
+    for entry in compute.values():
+        entry["required_capabilities"].sort()
+
+    demand = {
+        "instances": 0,
+        "cpus": 0,
+        "ram_mb": 0,
+        "disk_gb": 0,
+        "gpus": 0,
+        "volumes": 0,
+        "volume_gb": 0,
+        "public_ips": 0,
+    }
+    for entry in compute.values():
+        count = entry["count"]
+        demand["instances"] += count
+        demand["cpus"] += count * entry["num_cpus"]
+        demand["ram_mb"] += count * entry["mem_size_mb"]
+        demand["disk_gb"] += count * entry["disk_size_gb"]
+        demand["gpus"] += count * entry["num_gpus"]
+        demand["volumes"] += count * len(entry["volumes"])
+        demand["volume_gb"] += count * sum(v["size_gb"] for v in entry["volumes"])
+        demand["public_ips"] += count if entry["public_ip"] else 0
+
+    secret_inputs = sorted(e["name"] for e in analysis.declared_inputs if e["secret"])
+    inputs = {e["name"]: to_plain(analysis.input_values.get(e["name"])) for e in analysis.declared_inputs}
+    outputs = {}
+    for name, output in template.outputs.items():
+        outputs[name] = {
+            "description": (output.get("description") or "").strip()
+            if isinstance(output.get("description"), str)
+            else "",
+            "value": resolver.resolve(output.get("value"), {}),
+        }
+
+    return {
+        "template": template.path,
+        "description": template.description,
+        "metadata": to_plain(template.metadata),
+        "inputs": inputs,
+        "secret_inputs": secret_inputs,
+        "secrets_to_generate": [n for n in secret_inputs if inputs.get(n) in (None, "")],
+        "nodes": plan_nodes,
+        "compute": compute,
+        "software": software,
+        "waves": wave_lists,
+        "demand": demand,
+        "placement": _placement(template, resolver),
+        "outputs": outputs,
+        "warnings": warnings,
+    }
+
+
+def _waves(analysis: Analysis, names: list[str]) -> dict:
+    """Wave of each node: 0 without requirements, else one after its latest target."""
+    wave: dict = {}
+
+    def visit(name, trail):
+        if name in wave:
+            return wave[name]
+        if name in trail:  # cycles are validation errors; never loop here
+            return 0
+        trail.add(name)
+        targets = [r.target for r in analysis.requirements.get(name, []) if r.target]
+        wave[name] = 1 + max((visit(t, trail) for t in targets), default=-1)
+        trail.discard(name)
+        return wave[name]
+
+    for name in names:
+        visit(name, set())
+    return wave
+
+
+def _int(value, default=0) -> int:
+    if isinstance(value, bool) or value is None:
+        return default
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value)
+    return default
+
+
+def _size(value, unit: str, default=0) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        scalar = value if isinstance(value, Scalar) else parse_scalar(value, "scalar-unit.size")
+    except ValueError:
+        return default
+    return math.ceil(scalar.to(unit) - 1e-9)
+
+
+def _compute_entry(analysis, resolver, name, props, kinds, warnings) -> dict:
+    host = resolver.capability_properties(name, "host")
+    os_caps = resolver.capability_properties(name, "os")
+    scalable = resolver.capability_properties(name, "scalable")
+    endpoint = resolver.capability_properties(name, "endpoint")
+    count = _int(scalable.get("count"), _int(scalable.get("default_instances"), 1))
+    minimum = _int(scalable.get("min_instances"), 1)
+    maximum = _int(scalable.get("max_instances"), 1)
+    minimum, maximum = min(minimum, count), max(maximum, count)
+    ports = []
+    port_map = endpoint.get("ports") or {}
+    if isinstance(port_map, dict):
+        for port_name in port_map:
+            spec = port_map[port_name] or {}
+            if not isinstance(spec, dict):
+                continue
+            if spec.get("source_range"):
+                low, high = spec["source_range"]
+                port = f"{low}-{high}"
+            else:
+                port = spec.get("source", spec.get("target"))
+            if port is None:
+                warnings.append(f"node '{name}' endpoint port '{port_name}' has no source port; ignored")
+                continue
+            ports.append(
+                {
+                    "port": port,
+                    "protocol": spec.get("protocol") or "tcp",
+                    "remote_cidr": spec.get("remote_cidr") or "0.0.0.0/0",
+                }
+            )
+    public = endpoint.get("network_name") == "PUBLIC"
+    nodes = analysis.template.node_templates
+    volumes = []
+    for req in analysis.requirements.get(name, []):
+        if (
+            req.target
+            and kinds.get(req.target) == "storage"
+            and analysis.template.registry.is_a(
+                "node_types", nodes[req.target].get("type"), "tosca.nodes.BlockStorage"
+            )
+        ):
+            size = resolver.node_properties(req.target).get("size")
+            location = resolver.resolve(
+                req.properties.get("location"), {"self": name, "source": name, "target": req.target}
+            )
+            volumes.append(
+                {
+                    "node": req.target,
+                    "size_gb": _size(size, "GB"),
+                    "mount_path": location if isinstance(location, str) else None,
+                }
+            )
+    # INFN's style: Port nodes bind to the compute and link to a network with network_type public
+    for _other, reqs in analysis.requirements.items():
+        targets = {r.name: r.target for r in reqs}
+        if targets.get("binding") == name and targets.get("link"):
+            network = resolver.node_properties(targets["link"])
+            if network.get("network_type") == "public":
+                public = True
+    users = props.get("os_users") if props.get("os_users") is not None else props.get("users")
+    num_gpus = _int(host.get("num_gpus"), 0)
+    version = os_caps.get("version")
+    return {
+        "count": count,
+        "min": minimum,
+        "max": maximum,
+        "num_cpus": _int(host.get("num_cpus"), 1),
+        "mem_size_mb": _size(host.get("mem_size"), "MB", 1000),
+        "disk_size_gb": _size(host.get("disk_size"), "GB", 0),
+        "num_gpus": num_gpus,
+        "gpu_model": host.get("gpu_model") or None,
+        "os": {
+            "distribution": os_caps.get("distribution") or None,
+            "version": str(version)
+            if isinstance(version, str | int | float | Version) and version != ""
+            else None,
+        },
+        "ports": ports,
+        "public_ip": bool(public),
+        "users": [u for u in (users or []) if isinstance(u, dict)],
+        "volumes": volumes,
+        "software": [],
+        "required_capabilities": ["gpu"] if num_gpus > 0 else [],
+    }
+
+
+def _implementation(registry, type_name, node_body):
+    """(operation, implementation, inputs) of the first lifecycle operation that has one."""
+    interfaces = registry.merged("node_types", type_name, "interfaces")
+    standard = interfaces.get("Standard", ({}, ""))[0] or {}
+    template_standard = ((node_body.get("interfaces") or {}).get("Standard")) or {}
+    for op in LIFECYCLE:
+        operation = template_standard.get(op) or standard.get(op)
+        if operation is None:
+            continue
+        if isinstance(operation, str):
+            return op, operation, {}
+        if isinstance(operation, dict):
+            implementation = operation.get("implementation")
+            if isinstance(implementation, dict):
+                implementation = implementation.get("primary")
+            inputs = (
+                dict(standard.get(op, {}).get("inputs") or {}) if isinstance(standard.get(op), dict) else {}
+            )
+            inputs.update(operation.get("inputs") or {} if operation is template_standard.get(op) else {})
+            return op, implementation, inputs
+    return None, None, {}
+
+
+def _software_entry(analysis, resolver, name, props, warnings) -> dict:
+    registry = analysis.template.registry
+    body = analysis.template.node_templates[name]
+    type_name = body.get("type")
+    _op, implementation, op_inputs = _implementation(registry, type_name, body)
+    role = None
+    variables: dict = {}
+    if isinstance(implementation, str) and implementation.startswith(roles.ROLE_PREFIX):
+        role = implementation
+        implementation = None
+        ctx = {"self": name}
+        for key, value in op_inputs.items():
+            variables[key] = resolver.resolve(value, ctx)
+    else:
+        mapped = roles.infn_role(registry, type_name)
+        if mapped is not None:
+            role_name, build = mapped
+            role = roles.ROLE_PREFIX + role_name
+            variables = build(props, {"node": name})
+        else:
+            warnings.append(
+                f"node '{name}' ({type_name}) has no infn.cloud role: its playbook {implementation} is kept"
+            )
+    return {
+        "node": name,
+        "type": type_name,
+        "role": role,
+        "implementation": implementation,
+        "vars": variables,
+    }
+
+
+def _placement(template, resolver) -> dict:
+    registry = template.registry
+    sites: list = []
+    regions: list = []
+    policy = None
+    for entry in template.policies:
+        if not isinstance(entry, dict) or len(entry) != 1:
+            continue
+        _name, body = next(iter(entry.items()))
+        if not isinstance(body, dict) or not registry.is_a(
+            "policy_types", body.get("type"), "tosca.policies.Placement"
+        ):
+            continue
+        policy = policy or registry.resolve_name("policy_types", body.get("type"))
+        props = resolver.resolve(body.get("properties") or {}, {})
+        for key, bucket in (("sites", sites), ("site", sites), ("regions", regions), ("region", regions)):
+            value = props.get(key)
+            for item in value if isinstance(value, list) else [value] if value else []:
+                if item not in bucket:
+                    bucket.append(item)
+    return {"sites": sites, "regions": regions, "policy": policy}
+
+
+__all__ = ["build_plan", "is_secret_input"]

@@ -1,0 +1,801 @@
+"""Validation of a loaded template: types, inputs, node templates, requirements, functions.
+
+Every problem goes to one Collector, so a user sees all of them at once, each with the
+file:line of the offending value, the subject (input/property), the value and the rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from infn_cloud.tosca.loader import Template
+from infn_cloud.tosca.model import Collector
+from infn_cloud.tosca.types import PRIMITIVES, SECTIONS
+from infn_cloud.tosca.values import (
+    FUNCTIONS,
+    ValueChecker,
+    Where,
+    contains_function,
+    is_function,
+    is_required,
+)
+from infn_cloud.tosca.yamlio import Mapping, position, raw_text
+
+MODELABLE_ENTITIES = ("SELF", "SOURCE", "TARGET", "HOST")
+SECRET_WORDS = ("password", "secret", "token", "passphrase", "private_key", "access_key", "secret_key", "key")
+MISSING = object()
+
+
+@dataclass
+class Requirement:
+    name: str
+    target: str | None
+    relationship: str | None
+    properties: dict
+    pos: tuple[int, int]
+    capability: str | None = None
+
+
+@dataclass
+class Analysis:
+    """A validated template with everything the planner needs."""
+
+    template: Template
+    sink: Collector
+    checker: ValueChecker
+    input_values: dict = field(default_factory=dict)  # normalised values (defaults applied)
+    provided_inputs: set = field(default_factory=set)
+    missing_inputs: list = field(default_factory=list)
+    declared_inputs: list = field(default_factory=list)
+    requirements: dict = field(default_factory=dict)  # node -> [Requirement]
+    cyclic: bool = False
+
+    @property
+    def file(self) -> str:
+        return self.template.path
+
+
+def analyse(template: Template, sink: Collector, inputs=None, require_inputs=False) -> Analysis:
+    analysis = Analysis(template, sink, ValueChecker(template.registry, sink))
+    _check_type_definitions(analysis)
+    _check_inputs(analysis, inputs or {}, require_inputs)
+    _check_node_templates(analysis)
+    _check_cycles(analysis)
+    _check_outputs(analysis)
+    _check_policies(analysis)
+    return analysis
+
+
+# -- type definitions -------------------------------------------------------------------
+def _check_type_definitions(analysis: Analysis) -> None:
+    registry, sink = analysis.template.registry, analysis.sink
+    from infn_cloud.tosca.types import NORMATIVE_FILE
+
+    normative = str(NORMATIVE_FILE)
+    for section in SECTIONS:
+        for name, typedef in registry.defs[section].items():
+            if typedef.file == normative:
+                continue
+            body = typedef.body if isinstance(typedef.body, dict) else {}
+            parent = body.get("derived_from")
+            kind = section[:-6].replace("_", " ")
+            if parent is not None and registry.resolve_name(section, parent) is None:
+                if not (section == "data_types" and parent in PRIMITIVES):
+                    sink.error(
+                        typedef.file,
+                        position(body, "derived_from"),
+                        f"{kind} type '{name}'",
+                        f"derives from unknown type '{parent}'",
+                        rule="derived_from",
+                    )
+            elif registry.has_cycle(section, name):
+                sink.error(
+                    typedef.file,
+                    position(body, "derived_from"),
+                    f"{kind} type '{name}'",
+                    "has a derived_from cycle",
+                    rule="derived_from",
+                )
+            for key in ("properties", "attributes"):
+                definitions = body.get(key)
+                if not isinstance(definitions, dict):
+                    continue
+                for prop, definition in definitions.items():
+                    _check_definition(
+                        analysis,
+                        typedef.file,
+                        definitions,
+                        prop,
+                        definition,
+                        f"{kind} type '{name}' {'property' if key == 'properties' else 'attribute'} '{prop}'",
+                        key == "properties",
+                    )
+
+
+def _known_type(analysis, type_name) -> bool:
+    return isinstance(type_name, str) and (
+        type_name in PRIMITIVES or analysis.template.registry.get("data_types", type_name) is not None
+    )
+
+
+def _check_definition(analysis, file, container, name, definition, subject, check_default=True) -> None:
+    sink = analysis.sink
+    pos = position(container, name)
+    if not isinstance(definition, dict):
+        sink.error(file, pos, subject, "definition must be a map with at least 'type'", rule="definition")
+        return
+    type_name = definition.get("type")
+    if type_name is None:
+        sink.error(file, pos, subject, "has no type", rule="type")
+        return
+    if not _known_type(analysis, type_name):
+        sink.error(
+            file, position(definition, "type"), subject, f"unknown data type '{type_name}'", rule="type"
+        )
+        return
+    schema = definition.get("entry_schema")
+    schema_type = schema.get("type") if isinstance(schema, dict) else schema
+    if schema is not None and not _known_type(analysis, schema_type):
+        sink.error(
+            file,
+            position(definition, "entry_schema"),
+            subject,
+            f"unknown entry_schema type '{schema_type}'",
+            rule="type",
+        )
+        return
+    default = definition.get("default")
+    if check_default and default is not None and not contains_function(default):
+        where = Where(
+            file, position(definition, "default"), subject + " default", raw_text(definition, "default")
+        )
+        analysis.checker.check(
+            default, type_name, where, entry_schema=schema, constraints=definition.get("constraints")
+        )
+    elif definition.get("constraints") is not None:
+        analysis.checker.normalise_constraints(definition.get("constraints"), Where(file, pos, subject))
+
+
+# -- inputs -----------------------------------------------------------------------------
+def is_secret_input(name: str, definition, metadata: dict) -> bool:
+    listed = metadata.get("secret_inputs") if isinstance(metadata, dict) else None
+    if isinstance(listed, list) and name in listed:
+        return True
+    if isinstance(definition, dict):
+        meta = definition.get("metadata")
+        if isinstance(meta, dict) and meta.get("secret") is True:
+            return True
+    words = name.lower().replace("-", "_").split("_")
+    text = name.lower()
+    if (
+        any(w in ("password", "passwd", "secret", "token", "key", "passphrase") for w in words)
+        or "password" in text
+    ):
+        return not _is_public_key(name, definition)
+    description = definition.get("description") if isinstance(definition, dict) else None
+    if isinstance(description, str):
+        lowered = description.lower()
+        if any(w in lowered for w in ("password", "secret", "token")):
+            return True
+    return False
+
+
+def _is_public_key(name, definition) -> bool:
+    text = (
+        name + " " + str(definition.get("description", "") if isinstance(definition, dict) else "")
+    ).lower()
+    return "public" in text and "key" in text and "secret" not in text and "token" not in text
+
+
+def _check_inputs(analysis: Analysis, provided: dict, require_inputs: bool) -> None:
+    template, sink, file = analysis.template, analysis.sink, analysis.file
+    declared = template.inputs
+    if "inputs" in template.topology and not isinstance(template.topology.get("inputs"), dict):
+        if template.topology.get("inputs") is not None:
+            sink.error(file, template.topology.pos("inputs"), "inputs", "must be a map", rule="structure")
+    for name in sorted(provided, key=str):
+        if name not in declared:
+            known = ", ".join(sorted(declared)) or "none"
+            sink.error(
+                getattr(provided, "source", "") or "inputs",
+                position(provided, name),
+                f"input '{name}'",
+                f"is not declared by the template (declared inputs: {known})",
+                rule="unknown input",
+            )
+    metadata = template.metadata
+    for name, definition in declared.items():
+        subject = f"input '{name}'"
+        _check_definition(analysis, file, declared, name, definition, subject, check_default=True)
+        if not isinstance(definition, dict):
+            continue
+        entry = {
+            "name": name,
+            "type": definition.get("type"),
+            "description": (definition.get("description") or "").strip()
+            if isinstance(definition.get("description"), str)
+            else "",
+            "default": definition.get("default"),
+            "required": is_required(definition),
+            "constraints": definition.get("constraints") or [],
+            "secret": is_secret_input(name, definition, metadata),
+        }
+        analysis.declared_inputs.append(entry)
+        checker_kwargs = {
+            "entry_schema": definition.get("entry_schema"),
+            "constraints": definition.get("constraints"),
+        }
+        if name in provided:
+            value = provided[name]
+            source = getattr(provided, "source", "") or "inputs"
+            where = Where(source, position(provided, name), subject, raw_text(provided, name))
+            if value is None and not entry["required"]:
+                analysis.input_values[name] = None
+            elif contains_function(value):
+                sink.error(
+                    source,
+                    where.pos,
+                    subject,
+                    "input values cannot be TOSCA functions",
+                    value=value,
+                    rule="type",
+                )
+            else:
+                before = len(sink.errors)
+                checked = analysis.checker.check(value, definition.get("type"), where, **checker_kwargs)
+                if len(sink.errors) == before:
+                    analysis.input_values[name] = checked
+            analysis.provided_inputs.add(name)
+            continue
+        default = definition.get("default")
+        if default is not None:
+            where = Where(file, position(definition, "default"), subject, raw_text(definition, "default"))
+            quiet = Collector()  # the default was already checked (and reported) above
+            checked = ValueChecker(template.registry, quiet).check(
+                default, definition.get("type"), where, **checker_kwargs
+            )
+            if not quiet.errors:
+                analysis.input_values[name] = checked
+            continue
+        if entry["required"]:
+            analysis.missing_inputs.append(entry)
+            if require_inputs:
+                sink.error(
+                    file,
+                    position(declared, name),
+                    subject,
+                    f"is required and has no default: give it with -i FILE or --set {name}=VALUE",
+                    rule="required",
+                )
+        else:
+            analysis.input_values[name] = None
+
+
+# -- node templates ---------------------------------------------------------------------
+def _check_node_templates(analysis: Analysis) -> None:
+    template, sink, file = analysis.template, analysis.sink, analysis.file
+    registry = template.registry
+    topology = template.topology
+    if "topology_template" in template.doc and isinstance(topology, dict):
+        nodes = topology.get("node_templates")
+        if nodes is not None and not isinstance(nodes, dict):
+            sink.error(
+                file, topology.pos("node_templates"), "node_templates", "must be a map", rule="structure"
+            )
+    nodes = template.node_templates
+    if not nodes and isinstance(template.doc.get("topology_template"), dict):
+        sink.warn(file, template.doc.pos("topology_template"), "topology_template", "has no node_templates")
+    for node_name, node in nodes.items():
+        subject = f"node '{node_name}'"
+        pos = position(nodes, node_name)
+        if not isinstance(node, dict):
+            sink.error(file, pos, subject, "must be a map with a 'type'", rule="structure")
+            continue
+        type_name = node.get("type")
+        if type_name is None:
+            sink.error(file, pos, subject, "has no type", rule="type")
+            continue
+        if registry.get("node_types", type_name) is None:
+            sink.error(
+                file,
+                position(node, "type"),
+                subject,
+                f"unknown node type '{type_name}' (is its types file imported?)",
+                rule="type",
+            )
+            continue
+        for key in node:
+            if key not in (
+                "type",
+                "description",
+                "metadata",
+                "directives",
+                "properties",
+                "attributes",
+                "requirements",
+                "capabilities",
+                "interfaces",
+                "artifacts",
+                "node_filter",
+                "copy",
+            ):
+                sink.error(file, position(node, key), subject, f"has unknown key '{key}'", rule="structure")
+        props = registry.merged("node_types", type_name, "properties")
+        _check_properties(analysis, node_name, subject, node.get("properties"), props, node, "properties")
+        _check_capabilities(analysis, node_name, node, type_name)
+        analysis.requirements[node_name] = _parse_requirements(analysis, node_name, node, type_name)
+        interfaces = node.get("interfaces")
+        if interfaces is not None:
+            check_functions(
+                analysis, interfaces, Where(file, position(node, "interfaces"), subject), node_name
+            )
+
+
+def _check_properties(analysis, node_name, subject, values, definitions, owner, key) -> None:
+    sink, file = analysis.sink, analysis.file
+    if values is None:
+        values = Mapping()
+    if not isinstance(values, dict):
+        sink.error(file, position(owner, key), f"{subject} {key}", "must be a map", rule="structure")
+        return
+    for prop, value in values.items():
+        psubject = f"{subject} property '{prop}'"
+        if prop not in definitions:
+            known = ", ".join(sorted(definitions)) or "none"
+            sink.error(
+                file,
+                position(values, prop),
+                psubject,
+                f"is not defined by the type (known: {known})",
+                rule="unknown property",
+            )
+            continue
+        definition = definitions[prop][0] if isinstance(definitions[prop][0], dict) else {}
+        where = Where(file, position(values, prop), psubject, raw_text(values, prop))
+        check_value_with_inputs(analysis, value, definition, where, node_name)
+    for prop, (definition, _def_file) in definitions.items():
+        if prop in values or not isinstance(definition, dict):
+            continue
+        if (
+            is_required(definition)
+            and definition.get("default") is None
+            and definition.get("type") is not None
+        ):
+            sink.error(
+                file,
+                position(owner, key) if key in owner else position(owner),
+                f"{subject} property '{prop}'",
+                f"is required by the type and has no value ({definition.get('type')})",
+                rule="required",
+            )
+
+
+def check_value_with_inputs(analysis, value, definition, where, node_name) -> None:
+    """Check a property value; a get_input is checked with the input's value when known."""
+    type_name = definition.get("type")
+    kwargs = {"entry_schema": definition.get("entry_schema"), "constraints": definition.get("constraints")}
+    if is_function(value):
+        check_functions(analysis, value, where, node_name)
+        name = value.get("get_input")
+        if (
+            isinstance(name, str)
+            and name in analysis.input_values
+            and analysis.input_values[name] is not None
+        ):
+            sub = Where(where.file, where.pos, f"{where.subject} (from input '{name}')")
+            analysis.checker.check(_plainish(analysis.input_values[name]), type_name, sub, **kwargs)
+        return
+    if contains_function(value):
+        check_functions(analysis, value, where, node_name)
+        return
+    if type_name is not None:
+        analysis.checker.check(value, type_name, where, **kwargs)
+
+
+def _plainish(value):
+    # A normalised input (Scalar/Version) is re-checked against the property's own type.
+    from infn_cloud.tosca.values import to_plain
+
+    return to_plain(value)
+
+
+def _check_capabilities(analysis, node_name, node, type_name) -> None:
+    sink, file = analysis.sink, analysis.file
+    registry = analysis.template.registry
+    caps = node.get("capabilities")
+    if caps is None:
+        return
+    if not isinstance(caps, dict):
+        sink.error(file, position(node, "capabilities"), f"node '{node_name}' capabilities", "must be a map")
+        return
+    definitions = registry.merged("node_types", type_name, "capabilities")
+    for cap_name, cap in caps.items():
+        subject = f"node '{node_name}' capability '{cap_name}'"
+        if cap_name not in definitions:
+            known = ", ".join(sorted(definitions)) or "none"
+            sink.error(
+                file,
+                position(caps, cap_name),
+                subject,
+                f"is not defined by the type (known: {known})",
+                rule="unknown capability",
+            )
+            continue
+        if cap is None:
+            continue
+        if not isinstance(cap, dict):
+            sink.error(
+                file, position(caps, cap_name), subject, "must be a map with 'properties'", rule="structure"
+            )
+            continue
+        cap_def = definitions[cap_name][0]
+        cap_type = cap_def.get("type") if isinstance(cap_def, dict) else cap_def
+        props = registry.merged("capability_types", cap_type, "properties")
+        values = cap.get("properties")
+        if values is None:
+            continue
+        if not isinstance(values, dict):
+            sink.error(file, position(cap, "properties"), subject, "properties must be a map")
+            continue
+        for prop, value in values.items():
+            psubject = f"{subject} property '{prop}'"
+            if prop not in props:
+                known = ", ".join(sorted(props)) or "none"
+                sink.error(
+                    file,
+                    position(values, prop),
+                    psubject,
+                    f"is not defined by {cap_type} (known: {known})",
+                    rule="unknown property",
+                )
+                continue
+            definition = props[prop][0] if isinstance(props[prop][0], dict) else {}
+            where = Where(file, position(values, prop), psubject, raw_text(values, prop))
+            check_value_with_inputs(analysis, value, definition, where, node_name)
+
+
+def _parse_requirements(analysis, node_name, node, type_name) -> list[Requirement]:
+    sink, file = analysis.sink, analysis.file
+    registry = analysis.template.registry
+    nodes = analysis.template.node_templates
+    entries = node.get("requirements")
+    result: list[Requirement] = []
+    if entries is None:
+        return result
+    if not isinstance(entries, list):
+        sink.error(
+            file,
+            position(node, "requirements"),
+            f"node '{node_name}' requirements",
+            "must be a list",
+            rule="structure",
+        )
+        return result
+    definitions = {name: definition for name, definition, _f in registry.requirements(type_name)}
+    for index, entry in enumerate(entries):
+        pos = position(entries, index)
+        if not isinstance(entry, dict) or len(entry) != 1:
+            sink.error(
+                file,
+                pos,
+                f"node '{node_name}' requirement",
+                f"must be a single-key map, got {entry!r}",
+                rule="structure",
+            )
+            continue
+        req_name, spec = next(iter(entry.items()))
+        subject = f"node '{node_name}' requirement '{req_name}'"
+        pos = position(entry, req_name)
+        definition = definitions.get(req_name)
+        if definition is None:
+            known = ", ".join(definitions) or "none"
+            sink.error(
+                file,
+                pos,
+                subject,
+                f"is not defined by {type_name} (known: {known})",
+                rule="unknown requirement",
+            )
+            definition = {}
+        target = None
+        relationship = definition.get("relationship")
+        rel_props: dict = {}
+        capability = definition.get("capability")
+        if isinstance(spec, str):
+            target = spec
+        elif isinstance(spec, dict):
+            target = spec.get("node")
+            capability = spec.get("capability", capability)
+            rel = spec.get("relationship")
+            if isinstance(rel, dict):
+                relationship = rel.get("type", relationship)
+                rel_props = rel.get("properties") or {}
+                if rel_props:
+                    check_functions(analysis, rel_props, Where(file, pos, subject), node_name)
+            elif isinstance(rel, str):
+                templates = analysis.template.section("relationship_templates")
+                if rel in templates and isinstance(templates[rel], dict):
+                    relationship = templates[rel].get("type", relationship)
+                    rel_props = templates[rel].get("properties") or {}
+                else:
+                    relationship = rel
+        elif spec is not None:
+            sink.error(file, pos, subject, f"must name a node template, got {spec!r}", rule="structure")
+            continue
+        if isinstance(relationship, dict):
+            relationship = relationship.get("type")
+        if relationship is not None:
+            resolved = registry.resolve_name("relationship_types", relationship)
+            if resolved is None:
+                sink.error(file, pos, subject, f"unknown relationship type '{relationship}'", rule="type")
+            relationship = resolved or relationship
+        if target is None:
+            sink.warn(
+                file,
+                pos,
+                subject,
+                "names no node template (abstract requirements are left for the orchestrator to fill)",
+                rule="requirement",
+            )
+        elif target not in nodes:
+            known = ", ".join(sorted(nodes))
+            sink.error(
+                file,
+                pos,
+                subject,
+                f"points at missing node template '{target}' (node templates: {known})",
+                value=target,
+                rule="dangling requirement",
+            )
+            target = None
+        else:
+            wanted = definition.get("node")
+            target_type = nodes[target].get("type") if isinstance(nodes[target], dict) else None
+            if (
+                wanted
+                and target_type
+                and registry.get("node_types", target_type) is not None
+                and registry.get("node_types", wanted) is not None
+                and not registry.is_a("node_types", target_type, registry.resolve_name("node_types", wanted))
+            ):
+                sink.error(
+                    file,
+                    pos,
+                    subject,
+                    f"targets '{target}' of type {target_type}, but {type_name} needs a {wanted}",
+                    value=target,
+                    rule="requirement node type",
+                )
+        result.append(Requirement(req_name, target, relationship, rel_props, pos, capability))
+    return result
+
+
+def _check_cycles(analysis: Analysis) -> None:
+    graph = {name: [r.target for r in reqs if r.target] for name, reqs in analysis.requirements.items()}
+    state: dict = {}
+    reported: set = set()
+    for start in sorted(graph):
+        if state.get(start):
+            continue
+        stack = [(start, iter(graph.get(start, ())))]
+        path = [start]
+        state[start] = 1
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                state[node] = 2
+                stack.pop()
+                path.pop()
+                continue
+            if state.get(child) == 1:
+                cycle = [*path[path.index(child) :], child]
+                key = frozenset(cycle)
+                if key not in reported:
+                    reported.add(key)
+                    analysis.cyclic = True
+                    req = next(r for r in analysis.requirements[node] if r.target == child)
+                    analysis.sink.error(
+                        analysis.file,
+                        req.pos,
+                        f"node '{cycle[0]}'",
+                        "requirement cycle: " + " -> ".join(cycle),
+                        rule="cycle",
+                    )
+            elif not state.get(child):
+                state[child] = 1
+                path.append(child)
+                stack.append((child, iter(graph.get(child, ()))))
+
+
+# -- functions --------------------------------------------------------------------------
+def check_functions(analysis, value, where: Where, node_name: str | None, container=None, key=None) -> None:
+    """Check the syntax and references of every intrinsic function inside `value`."""
+    if is_function(value):
+        name, args = next(iter(value.items()))
+        pos = position(value, name)
+        sub = Where(where.file, pos if pos != (0, 0) else where.pos, where.subject)
+        _check_function(analysis, name, args, sub, node_name)
+        if isinstance(args, list):
+            for item in args:
+                check_functions(analysis, item, sub, node_name)
+        return
+    if isinstance(value, dict):
+        for k, v in value.items():
+            pos = position(value, k)
+            check_functions(
+                analysis, v, Where(where.file, pos if pos != (0, 0) else where.pos, where.subject), node_name
+            )
+    elif isinstance(value, list):
+        for v in value:
+            check_functions(analysis, v, where, node_name)
+
+
+def _bad(analysis, where, fname, args, message):
+    analysis.sink.error(
+        where.file, where.pos, where.subject, f"{fname}: {message}", value={fname: args}, rule=fname
+    )
+
+
+def _check_function(analysis, fname, args, where, node_name) -> None:
+    nodes = analysis.template.node_templates
+    if fname == "get_input":
+        name = args[0] if isinstance(args, list) and args else args
+        if not isinstance(name, str):
+            _bad(analysis, where, fname, args, "expects an input name")
+        elif name not in analysis.template.inputs:
+            known = ", ".join(sorted(analysis.template.inputs)) or "none"
+            _bad(analysis, where, fname, args, f"input '{name}' is not declared (declared inputs: {known})")
+        return
+    if fname in ("get_property", "get_attribute"):
+        if not isinstance(args, list) or len(args) < 2 or not all(isinstance(a, str | int) for a in args):
+            _bad(analysis, where, fname, args, "expects [ENTITY, (capability or requirement,) NAME, ...]")
+            return
+        entity = args[0]
+        if entity in MODELABLE_ENTITIES:
+            if (
+                entity in ("SOURCE", "TARGET")
+                and node_name is not None
+                and where.subject.startswith("output")
+            ):
+                _bad(analysis, where, fname, args, f"{entity} is only meaningful inside a relationship")
+            target = _entity_node(analysis, entity, node_name)
+            if target is None:
+                return
+        elif entity not in nodes:
+            known = ", ".join(sorted(nodes))
+            _bad(
+                analysis,
+                where,
+                fname,
+                args,
+                f"node template '{entity}' does not exist (node templates: {known})",
+            )
+            return
+        else:
+            target = entity
+        if fname == "get_property":
+            _check_property_path(analysis, where, fname, args, target)
+        return
+    if fname == "concat":
+        if not isinstance(args, list):
+            _bad(analysis, where, fname, args, "expects a list of strings or functions")
+        return
+    if fname == "join":
+        if (
+            not isinstance(args, list)
+            or not 1 <= len(args) <= 2
+            or not (isinstance(args[0], list) or is_function(args[0]))
+            or (len(args) == 2 and not isinstance(args[1], str))
+        ):
+            _bad(analysis, where, fname, args, "expects [ [values...], optional delimiter ]")
+        return
+    if fname == "token":
+        if (
+            not isinstance(args, list)
+            or len(args) != 3
+            or not (isinstance(args[0], str) or is_function(args[0]))
+            or not isinstance(args[1], str)
+            or isinstance(args[2], bool)
+            or not isinstance(args[2], int)
+        ):
+            _bad(analysis, where, fname, args, "expects [string, delimiters, index]")
+        return
+    if fname not in FUNCTIONS:  # pragma: no cover - callers only pass known names
+        _bad(analysis, where, fname, args, "unknown function")
+
+
+def _entity_node(analysis, entity, node_name):
+    if node_name is None:
+        return None
+    if entity == "SELF":
+        return node_name
+    if entity == "HOST":
+        return host_of(analysis, node_name, strict=False)
+    return None  # SOURCE/TARGET: resolved per relationship at plan time
+
+
+def host_of(analysis, node_name, strict=True):
+    """The node this one is HostedOn (following one hop), or None."""
+    registry = analysis.template.registry
+    for req in analysis.requirements.get(node_name, []):
+        if (
+            req.target
+            and req.relationship
+            and registry.is_a("relationship_types", req.relationship, "tosca.relationships.HostedOn")
+        ):
+            return req.target
+    return None
+
+
+def _check_property_path(analysis, where, fname, args, target) -> None:
+    registry = analysis.template.registry
+    node = analysis.template.node_templates.get(target)
+    if not isinstance(node, dict) or registry.get("node_types", node.get("type")) is None:
+        return
+    type_name = node.get("type")
+    name = args[1]
+    props = registry.merged("node_types", type_name, "properties")
+    if name in props:
+        return
+    caps = registry.merged("node_types", type_name, "capabilities")
+    reqs = {n for n, _d, _f in registry.requirements(type_name)}
+    if name in caps:
+        if len(args) < 3:
+            _bad(analysis, where, fname, args, f"capability '{name}' needs a property name")
+            return
+        cap_def = caps[name][0]
+        cap_type = cap_def.get("type") if isinstance(cap_def, dict) else cap_def
+        if args[2] not in registry.merged("capability_types", cap_type, "properties"):
+            _bad(
+                analysis, where, fname, args, f"capability '{name}' of '{target}' has no property '{args[2]}'"
+            )
+        return
+    if name in reqs:
+        return
+    _bad(analysis, where, fname, args, f"'{target}' ({type_name}) has no property or capability '{name}'")
+
+
+# -- outputs and policies -----------------------------------------------------------------
+def _check_outputs(analysis: Analysis) -> None:
+    outputs = analysis.template.outputs
+    for name, output in outputs.items():
+        subject = f"output '{name}'"
+        if not isinstance(output, dict) or "value" not in output:
+            analysis.sink.error(
+                analysis.file, position(outputs, name), subject, "needs a 'value'", rule="structure"
+            )
+            continue
+        check_functions(
+            analysis, output["value"], Where(analysis.file, position(output, "value"), subject), None
+        )
+
+
+def _check_policies(analysis: Analysis) -> None:
+    registry = analysis.template.registry
+    nodes = analysis.template.node_templates
+    for entry in analysis.template.policies:
+        if not isinstance(entry, dict) or len(entry) != 1:
+            analysis.sink.error(
+                analysis.file, position(entry), "policy", "must be a single-key map", rule="structure"
+            )
+            continue
+        name, policy = next(iter(entry.items()))
+        subject = f"policy '{name}'"
+        pos = position(entry, name)
+        if not isinstance(policy, dict):
+            analysis.sink.error(analysis.file, pos, subject, "must be a map", rule="structure")
+            continue
+        if registry.get("policy_types", policy.get("type")) is None:
+            analysis.sink.error(
+                analysis.file, pos, subject, f"unknown policy type '{policy.get('type')}'", rule="type"
+            )
+        for target in policy.get("targets") or []:
+            if target not in nodes and target not in (analysis.template.section("groups") or {}):
+                analysis.sink.error(
+                    analysis.file,
+                    pos,
+                    subject,
+                    f"targets missing node template '{target}'",
+                    rule="dangling requirement",
+                )
