@@ -1,0 +1,318 @@
+"""The `local` driver: each VM is a podman container with systemd as PID 1.
+
+- image ``localhost/debian:<suite>`` (built by scripts/test-hosts.sh), ``--systemd=always``,
+  ``/sbin/init``, host name = container name ``<deployment>-<node>-<index>``;
+- one podman network per site (``infn-cloud-<site>``, DNS on: containers reach each other by
+  name), removed when the last container on it goes;
+- block storage = a podman volume per (instance, volume) mounted at the volume's mount path;
+- every container and volume carries the labels org.infn.cloud.deployment/site/node/index, so
+  ``describe``/``delete`` find them from podman alone, also after the caller crashed;
+- capacity: the site's quotas are checked against this deployment plus every container and
+  volume other deployments have on the site (podman does not enforce CPU/RAM limits here:
+  cgroup limits are not available on every host, so flavors are accounting only);
+- containers run with ``--restart=unless-stopped`` and come back with systemd after
+  ``podman restart``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from typing import Any
+
+from infn_cloud.errors import OperationFailed
+from infn_cloud.federation.drivers.base import (
+    LABEL_DEPLOYMENT,
+    LABEL_INDEX,
+    LABEL_NODE,
+    LABEL_SITE,
+    Driver,
+    Progress,
+    check_deployment_id,
+    empty_resources,
+    node_slug,
+    placement_dict,
+)
+
+LABEL_FLAVOR = "org.infn.cloud.flavor"
+LABEL_VCPUS = "org.infn.cloud.vcpus"
+LABEL_RAM = "org.infn.cloud.ram_mb"
+LABEL_SIZE = "org.infn.cloud.size_gb"
+LABEL_MOUNT = "org.infn.cloud.mount_path"
+PODMAN_TIMEOUT = 120
+
+
+class LocalDriver(Driver):
+    name = "local"
+
+    def __init__(self, site, podman: str = "podman", **options):
+        super().__init__(site, **options)
+        self.podman = podman
+        self.network = site.network or f"infn-cloud-{site.name.lower()}"
+
+    # ---------------------------------------------------------------- podman helpers
+    def _run(
+        self, *args: str, timeout: float = PODMAN_TIMEOUT, check: bool = True
+    ) -> subprocess.CompletedProcess:
+        argv = [self.podman, *args]
+        try:
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+        except FileNotFoundError:
+            raise OperationFailed(
+                f"site {self.site.name}: podman is not installed",
+                details=["the local driver runs VMs as podman containers: apt-get install podman runc"],
+            ) from None
+        except subprocess.TimeoutExpired:
+            raise OperationFailed(
+                f"site {self.site.name}: `podman {args[0]}` timed out after {timeout:.0f} s"
+            ) from None
+        if check and proc.returncode != 0:
+            detail = (proc.stderr or proc.stdout).strip().splitlines()
+            raise OperationFailed(
+                f"site {self.site.name}: `podman {' '.join(args[:2])}` failed (exit {proc.returncode})",
+                details=detail[-5:],
+            )
+        return proc
+
+    def _json(self, *args: str) -> Any:
+        out = self._run(*args).stdout.strip()
+        return json.loads(out) if out else []
+
+    def _containers(self, label: str) -> list[dict]:
+        return self._json("ps", "-a", "--filter", f"label={label}", "--format", "json")
+
+    def _volumes(self, label: str) -> list[dict]:
+        return self._json("volume", "ls", "--filter", f"label={label}", "--format", "json")
+
+    # ---------------------------------------------------------------- capacity
+    def _usage_by_others(self, deployment_id: str) -> dict[str, int]:
+        usage = dict.fromkeys(("instances", "cores", "ram_mb", "volumes", "volume_gb", "public_ips"), 0)
+        for c in self._containers(f"{LABEL_SITE}={self.site.name}"):
+            labels = c.get("Labels") or {}
+            if labels.get(LABEL_DEPLOYMENT) == deployment_id:
+                continue
+            usage["instances"] += 1
+            usage["cores"] += int(labels.get(LABEL_VCPUS, 1))
+            usage["ram_mb"] += int(labels.get(LABEL_RAM, 0))
+        for v in self._volumes(f"{LABEL_SITE}={self.site.name}"):
+            labels = v.get("Labels") or {}
+            if labels.get(LABEL_DEPLOYMENT) == deployment_id:
+                continue
+            usage["volumes"] += 1
+            usage["volume_gb"] += int(labels.get(LABEL_SIZE, 0))
+        return usage
+
+    def _check_capacity(self, deployment_id: str, demand: dict[str, int]) -> None:
+        used = self._usage_by_others(deployment_id)
+        over = [
+            f"{key}: {used[key]} in use by other deployments + {demand[key]} requested > {limit}"
+            for key, limit in self.site.quotas.items()
+            if key in demand and used[key] + demand[key] > limit
+        ]
+        if over:
+            raise OperationFailed(f"site {self.site.name}: not enough capacity", details=over)
+
+    # ---------------------------------------------------------------- plan -> instances
+    def _instances(self, deployment_id: str, plan: dict, placement: dict) -> list[dict]:
+        instances = []
+        flavors = placement.get("flavors") or {}
+        images = placement.get("images") or {}
+        for node in sorted(plan.get("compute") or {}):
+            spec = plan["compute"][node]
+            flavor = flavors.get(node) or {}
+            image = (images.get(node) or {}).get("image")
+            if image is None:
+                os_ = spec.get("os") or {}
+                found = self.site.image_for(os_.get("distribution"), os_.get("version"))
+                image = found.image if found else None
+            if image is None:
+                raise OperationFailed(f"site {self.site.name}: no image for node {node}")
+            for index in range(int(spec.get("count", 1) or 0)):
+                name = f"{deployment_id}-{node_slug(node)}-{index}"
+                volumes = []
+                for vol in spec.get("volumes") or []:
+                    vname = f"{name}-{node_slug(vol.get('node') or 'vol')}"
+                    mount = vol.get("mount_path") or f"/mnt/{node_slug(vol.get('node') or 'vol')}"
+                    volumes.append(
+                        {
+                            "name": vname,
+                            "node": vol.get("node"),
+                            "size_gb": int(vol.get("size_gb") or 0),
+                            "mount_path": mount,
+                        }
+                    )
+                instances.append(
+                    {
+                        "name": name,
+                        "node": node,
+                        "index": index,
+                        "image": image,
+                        "flavor": flavor.get("name") or "",
+                        "vcpus": int(flavor.get("vcpus") or spec.get("num_cpus") or 1),
+                        "ram_mb": int(flavor.get("ram_mb") or spec.get("mem_size_mb") or 0),
+                        "volumes": volumes,
+                    }
+                )
+        return instances
+
+    @staticmethod
+    def _demand(instances: list[dict]) -> dict[str, int]:
+        return {
+            "instances": len(instances),
+            "cores": sum(i["vcpus"] for i in instances),
+            "ram_mb": sum(i["ram_mb"] for i in instances),
+            "volumes": sum(len(i["volumes"]) for i in instances),
+            "volume_gb": sum(v["size_gb"] for i in instances for v in i["volumes"]),
+        }
+
+    def _labels(self, deployment_id: str, node: str, index: int) -> list[str]:
+        return [
+            "--label", f"{LABEL_DEPLOYMENT}={deployment_id}",
+            "--label", f"{LABEL_SITE}={self.site.name}",
+            "--label", f"{LABEL_NODE}={node}",
+            "--label", f"{LABEL_INDEX}={index}",
+        ]  # fmt: skip
+
+    # ---------------------------------------------------------------- driver API
+    def create(self, deployment_id: str, plan: dict, placement: Any, progress: Progress = None) -> dict:
+        check_deployment_id(deployment_id)
+        self._check_test_hook()
+        placement = placement_dict(placement)
+        instances = self._instances(deployment_id, plan, placement)
+        self._check_capacity(deployment_id, self._demand(instances))
+        for image in sorted({i["image"] for i in instances}):
+            if self._run("image", "exists", image, check=False).returncode != 0:
+                raise OperationFailed(
+                    f"site {self.site.name}: image {image} is missing",
+                    details=["build the local images with: scripts/test-hosts.sh"],
+                )
+        try:
+            self._create(deployment_id, instances, progress)
+        except Exception as exc:
+            self._progress(progress, f"creation failed, removing what was created for {deployment_id}")
+            removed = self.delete(deployment_id)
+            details = [*getattr(exc, "details", []), f"cleaned up: {', '.join(removed) or 'nothing'}"]
+            raise OperationFailed(getattr(exc, "message", str(exc)), details=details) from exc
+        return self.describe(deployment_id)
+
+    def _create(self, deployment_id: str, instances: list[dict], progress: Progress) -> None:
+        if self._run("network", "exists", self.network, check=False).returncode != 0:
+            self._progress(progress, f"creating network {self.network}")
+            self._run("network", "create", "--label", f"{LABEL_SITE}={self.site.name}", self.network)
+        existing = {c["Names"][0] for c in self._containers(f"{LABEL_DEPLOYMENT}={deployment_id}")}
+        for inst in instances:
+            labels = self._labels(deployment_id, inst["node"], inst["index"])
+            mounts: list[str] = []
+            for vol in inst["volumes"]:
+                if self._run("volume", "exists", vol["name"], check=False).returncode != 0:
+                    self._progress(progress, f"creating volume {vol['name']} ({vol['size_gb']} GB)")
+                    self._run(
+                        "volume", "create", *labels,
+                        "--label", f"{LABEL_SIZE}={vol['size_gb']}",
+                        "--label", f"{LABEL_MOUNT}={vol['mount_path']}",
+                        vol["name"],
+                    )  # fmt: skip
+                mounts += ["--volume", f"{vol['name']}:{vol['mount_path']}"]
+            if inst["name"] in existing:  # re-run of create: keep the container, make sure it runs
+                self._run("start", inst["name"])
+                continue
+            self._progress(
+                progress, f"starting {inst['name']} ({inst['image']}, {inst['flavor'] or 'no flavor'})"
+            )
+            self._run(
+                "run", "--detach", "--name", inst["name"], "--hostname", inst["name"],
+                "--network", self.network, "--systemd=always", "--restart=unless-stopped",
+                *labels,
+                "--label", f"{LABEL_FLAVOR}={inst['flavor']}",
+                "--label", f"{LABEL_VCPUS}={inst['vcpus']}",
+                "--label", f"{LABEL_RAM}={inst['ram_mb']}",
+                *mounts, inst["image"], "/sbin/init",
+            )  # fmt: skip
+
+    def wait(self, deployment_id: str, resources: dict | None = None, timeout: float = 180,
+             progress: Progress = None) -> dict:  # fmt: skip
+        names = sorted(c["Names"][0] for c in self._containers(f"{LABEL_DEPLOYMENT}={deployment_id}"))
+        if not names:
+            raise OperationFailed(f"site {self.site.name}: deployment {deployment_id} has no containers")
+        deadline = time.monotonic() + timeout
+        pending = list(names)
+        states: dict[str, str] = {}
+        while pending:
+            for name in list(pending):
+                proc = self._run("exec", name, "systemctl", "is-system-running", check=False, timeout=30)
+                states[name] = proc.stdout.strip() or proc.stderr.strip()
+                if states[name] in ("running", "degraded"):
+                    pending.remove(name)
+                    self._progress(progress, f"{name}: systemd {states[name]}")
+            if not pending:
+                break
+            if time.monotonic() > deadline:
+                raise OperationFailed(
+                    f"site {self.site.name}: nodes not ready after {timeout:.0f} s",
+                    details=[f"{n}: systemd state {states.get(n) or 'unknown'}" for n in pending],
+                )
+            time.sleep(1)
+        return self.describe(deployment_id)
+
+    def describe(self, deployment_id: str) -> dict:
+        check_deployment_id(deployment_id)
+        resources = empty_resources(deployment_id, self.site.name, self.name)
+        containers = self._containers(f"{LABEL_DEPLOYMENT}={deployment_id}")
+        inspected = {}
+        if containers:
+            names = [c["Names"][0] for c in containers]
+            inspected = {c["Name"].lstrip("/"): c for c in self._json("container", "inspect", *names)}
+        for c in sorted(containers, key=lambda c: c["Names"][0]):
+            name = c["Names"][0]
+            labels = c.get("Labels") or {}
+            nets = ((inspected.get(name) or {}).get("NetworkSettings") or {}).get("Networks") or {}
+            ip = (nets.get(self.network) or next(iter(nets.values()), {}) or {}).get("IPAddress") or None
+            node = labels.get(LABEL_NODE, "unknown")
+            resources["nodes"].setdefault(node, []).append({
+                "name": name,
+                "index": int(labels.get(LABEL_INDEX, 0)),
+                "id": c.get("Id"),
+                "status": c.get("State"),
+                "private_ip": ip,
+                "public_ip": None,
+                "fqdn": name,
+                "flavor": labels.get(LABEL_FLAVOR) or None,
+                "connection": {
+                    "ansible_connection": "containers.podman.podman",
+                    "ansible_host": name,
+                    "ansible_python_interpreter": "/usr/bin/python3",
+                },
+            })  # fmt: skip
+        for node in resources["nodes"].values():
+            node.sort(key=lambda n: n["index"])
+        for v in sorted(self._volumes(f"{LABEL_DEPLOYMENT}={deployment_id}"), key=lambda v: v["Name"]):
+            labels = v.get("Labels") or {}
+            resources["volumes"].append({
+                "id": v["Name"], "name": v["Name"], "node": labels.get(LABEL_NODE),
+                "size_gb": int(labels.get(LABEL_SIZE, 0)), "mount_path": labels.get(LABEL_MOUNT),
+            })  # fmt: skip
+        if containers:
+            resources["networks"].append({"id": self.network, "name": self.network})
+        return resources
+
+    def delete(self, deployment_id: str, progress: Progress = None) -> list[str]:
+        check_deployment_id(deployment_id)
+        deleted: list[str] = []
+        names = sorted(c["Names"][0] for c in self._containers(f"{LABEL_DEPLOYMENT}={deployment_id}"))
+        if names:
+            self._progress(progress, f"removing containers {', '.join(names)}")
+            self._run("rm", "--force", "--time", "0", *names)
+            deleted += [f"container/{n}" for n in names]
+        volumes = sorted(v["Name"] for v in self._volumes(f"{LABEL_DEPLOYMENT}={deployment_id}"))
+        if volumes:
+            self._progress(progress, f"removing volumes {', '.join(volumes)}")
+            self._run("volume", "rm", "--force", *volumes)
+            deleted += [f"volume/{v}" for v in volumes]
+        if self._run("network", "exists", self.network, check=False).returncode == 0:
+            users = self._json("ps", "-a", "--filter", f"network={self.network}", "--format", "json")
+            if not users:
+                self._progress(progress, f"removing network {self.network} (no other deployment uses it)")
+                self._run("network", "rm", self.network)
+                deleted.append(f"network/{self.network}")
+        return deleted

@@ -1,0 +1,117 @@
+"""Local driver against real podman: create two systemd containers, restart, delete, no leftovers."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from infn_cloud.errors import OperationFailed
+from infn_cloud.federation import get_driver, load_registry, select_sites
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _podman(*args: str) -> str:
+    return subprocess.run(["podman", *args], capture_output=True, text=True, check=True, timeout=120).stdout
+
+
+def _labelled(kind: str, deployment: str) -> list[str]:
+    label = f"label=org.infn.cloud.deployment={deployment}"
+    if kind == "container":
+        return _podman("ps", "-a", "--filter", label, "--format", "{{.Names}}").split()
+    return _podman("volume", "ls", "--filter", label, "--format", "{{.Name}}").split()
+
+
+@pytest.fixture(scope="module")
+def podman_ready():
+    if shutil.which("podman") is None:
+        pytest.skip("podman is not installed")
+    if subprocess.run(["podman", "image", "exists", "localhost/debian:trixie"], check=False).returncode:
+        pytest.skip("localhost/debian:trixie missing: run scripts/test-hosts.sh")
+
+
+@pytest.fixture
+def plan() -> dict:
+    plan = json.loads((ROOT / "tests/fixtures/plans/htcondor_cluster.json").read_text())
+    plan["compute"]["htc_wn_server"]["count"] = 1  # two containers in all
+    return plan
+
+
+@pytest.fixture
+def deployment_id():
+    dep = f"itest-{uuid.uuid4().hex[:8]}"
+    yield dep
+    # Whatever happened in the test, leave nothing behind.
+    registry = load_registry(ROOT / "inventories/local")
+    for site in registry.sites.values():
+        get_driver(site).delete(dep)
+
+
+def test_create_restart_delete_leaves_nothing(podman_ready, plan, deployment_id):
+    registry = load_registry(ROOT / "inventories/local")
+    best = select_sites(plan, registry, policy="federated").best
+    driver = get_driver(registry.site(best.site))
+    network = "infn-cloud-local-federated"
+
+    resources = driver.create(deployment_id, plan, best)
+    resources = driver.wait(deployment_id, resources, timeout=120)
+    names = sorted(n["name"] for nodes in resources["nodes"].values() for n in nodes)
+    assert names == [f"{deployment_id}-htc-master-server-0", f"{deployment_id}-htc-wn-server-0"]
+    assert sorted(_labelled("container", deployment_id)) == names
+    assert resources["volumes"][0]["mount_path"] == "/scratch"
+    master, worker = names
+    # VMs reach each other by name on the site network; the volume is mounted; systemd is PID 1.
+    assert (
+        _podman("exec", worker, "getent", "hosts", master).split()[0]
+        == (resources["nodes"]["htc_master_server"][0]["private_ip"])
+    )
+    assert _podman("exec", master, "cat", "/proc/1/comm").strip() == "systemd"
+    _podman("exec", master, "sh", "-c", "echo kept > /scratch/marker")
+
+    _podman("restart", *names)
+    after = driver.wait(deployment_id, timeout=120)
+    assert all(n["status"] == "running" for nodes in after["nodes"].values() for n in nodes)
+    assert _podman("exec", master, "cat", "/scratch/marker").strip() == "kept"
+    assert driver.describe(deployment_id)["nodes"].keys() == resources["nodes"].keys()
+
+    deleted = driver.delete(deployment_id)
+    assert f"container/{master}" in deleted and f"network/{network}" in deleted
+    assert _labelled("container", deployment_id) == []
+    assert _labelled("volume", deployment_id) == []
+    assert subprocess.run(["podman", "network", "exists", network], check=False).returncode != 0
+    assert driver.delete(deployment_id) == []  # idempotent
+
+
+def test_capacity_counts_other_deployments(podman_ready, plan, deployment_id):
+    registry = load_registry(ROOT / "inventories/local")
+    site = registry.site("LOCAL-FEDERATED")
+    best = select_sites(plan, registry, policy="LOCAL-FEDERATED").best
+    driver = get_driver(site)
+    driver.create(deployment_id, plan, best)
+    other = f"{deployment_id}-b"
+    big = json.loads(json.dumps(plan))
+    big["compute"]["htc_wn_server"]["count"] = site.quotas["instances"] - 1  # 2 used + 5 > 6
+    best_big = select_sites(big, registry, policy="LOCAL-FEDERATED").best
+    try:
+        with pytest.raises(OperationFailed) as info:
+            driver.create(other, big, best_big)
+        assert "not enough capacity" in info.value.message
+        assert any(d.startswith("instances: 2 in use by other deployments") for d in info.value.details)
+        assert _labelled("container", other) == []
+    finally:
+        driver.delete(other)
+
+
+def test_fail_on_create_hook(podman_ready, plan, deployment_id, monkeypatch):
+    registry = load_registry(ROOT / "inventories/local")
+    monkeypatch.setenv("INFN_CLOUD_FAIL_SITES", "LOCAL-BACKBONE")
+    best = select_sites(plan, registry).best
+    with pytest.raises(OperationFailed, match="test hook"):
+        get_driver(registry.site(best.site)).create(deployment_id, plan, best)
+    assert _labelled("container", deployment_id) == []
