@@ -6,6 +6,7 @@ file:line of the offending value, the subject (input/property), the value and th
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from infn_cloud.tosca.loader import Template
@@ -174,8 +175,7 @@ def is_secret_input(name: str, definition, metadata: dict) -> bool:
         return not _is_public_key(name, definition)
     description = definition.get("description") if isinstance(definition, dict) else None
     if isinstance(description, str):
-        lowered = description.lower()
-        if any(w in lowered for w in ("password", "secret", "token")):
+        if re.search(r"\b(password|passphrase|secret|token)s?\b", description, re.IGNORECASE):
             return True
     return False
 
