@@ -1,0 +1,355 @@
+# Copyright: (c) 2026, infn.cloud developers
+# Apache License 2.0 (see galaxy.yml)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: deployment
+author: infn.cloud developers
+short_description: Hosts of an infn.cloud deployment (local podman site or OpenStack)
+version_added: 0.1.0
+description:
+  - Builds an inventory from a deployment made by C(infn-cloud deploy) or the infn.cloud
+    provisioning drivers.
+  - Reads the deployment document (option O(deployment_file)) and/or, for OpenStack sites, asks
+    every cloud in O(clouds) concurrently for the servers tagged with the deployment id (one
+    bulk listing per cloud, joined locally with the plan).
+  - "Groups: one per TOSCA compute node template (its name, e.g. C(htc_wn_server)), one per role
+    of the plan's software (C(role_htcondor)), one per site (C(site_local_backbone)) and
+    C(deployment_<id>)."
+  - "Host variables: connection settings (podman for local sites, ssh for OpenStack), the node's
+    TOSCA properties (C(infn_cloud_properties)), C(infn_cloud_*) facts about the deployment and
+    the IM-compatible variables INFN playbooks use: C(IM_NODE_PUBLIC_IP), C(IM_NODE_PRIVATE_IP),
+    C(IM_NODE_FQDN), C(IM_NODE_HOSTNAME), C(IM_NODE_DOMAIN), C(IM_NODE_NUM), C(IM_NODE_VMID),
+    C(IM_NODE_CLOUD_TYPE), C(IM_INFRASTRUCTURE_ID)."
+  - Every value that comes from the deployment document or a cloud API is marked unsafe, so
+    Jinja2 in server names, metadata or TOSCA properties is never templated.
+  - The inventory file name must end in C(infn_cloud.yml), C(infn_cloud.yaml), C(deployment.yml)
+    or C(deployment.yaml); run with C(-vvv) to see why a file was declined.
+extends_documentation_fragment:
+  - ansible.builtin.constructed
+  - ansible.builtin.inventory_cache
+requirements:
+  - openstacksdk >= 1.0 (only for O(clouds))
+options:
+  plugin:
+    description: Marks this file as a source for this plugin.
+    required: true
+    type: str
+    choices: [infn.cloud.deployment, deployment]
+  deployment_file:
+    description:
+      - Path of the deployment document (JSON or YAML) with keys C(id), C(site), C(plan),
+        C(resources) and C(status), as C(infn-cloud deploy) stores it.
+      - Relative paths are relative to the inventory file.
+      - Required unless O(clouds) and O(deployment_id) are given; with them it only supplies the plan.
+    type: path
+  deployment_id:
+    description: Deployment id whose servers are looked up on O(clouds) (tag C(infn-cloud:<id>)).
+    type: str
+  clouds:
+    description:
+      - Entries of clouds.yaml to query for the deployment's servers, concurrently.
+      - Each server's site is read from its C(infn_cloud_site) metadata, else the cloud name.
+    type: list
+    elements: str
+    default: []
+  max_workers:
+    description: Clouds queried at the same time.
+    type: int
+    default: 8
+  page_size:
+    description: Servers asked for per API request.
+    type: int
+    default: 1000
+  fail_on_errors:
+    description: Fail when a cloud cannot be queried; otherwise warn and skip it.
+    type: bool
+    default: true
+  ssh_user:
+    description: C(ansible_user) for OpenStack servers whose deployment record names none.
+    type: str
+"""
+
+EXAMPLES = r"""
+# inventories/my-htcondor.infn_cloud.yml: a deployment made by `infn-cloud deploy`
+plugin: infn.cloud.deployment
+deployment_file: ~/.local/state/infn-cloud/deployments/htc-1a2b.json
+keyed_groups:
+  - key: infn_cloud_flavor
+    prefix: flavor
+
+# OpenStack: ask two clouds for the servers of a deployment, cache the answer for 5 minutes
+plugin: infn.cloud.deployment
+clouds: [recas-bari, cloud-cnaf-t1]
+deployment_id: htc-1a2b
+deployment_file: htc-1a2b.json   # optional: adds TOSCA properties and role groups
+cache: true
+cache_plugin: ansible.builtin.jsonfile
+cache_connection: ~/.cache/infn-cloud-inventory
+cache_timeout: 300
+compose:
+  ansible_host: IM_NODE_PUBLIC_IP | default(IM_NODE_PRIVATE_IP, true)
+"""
+
+import json
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+
+from ansible.errors import AnsibleParserError
+from ansible.module_utils.common.text.converters import to_native
+from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
+
+try:  # ansible-core < 2.23: wrap_var untags TrustedAsTemplate (2.19+) or wraps as AnsibleUnsafe
+    from ansible.utils.unsafe_proxy import wrap_var as _wrap_var
+except ImportError:  # pragma: no cover - later cores: data built here is never trusted as a template
+    _wrap_var = None
+
+try:
+    import yaml
+
+    HAS_YAML = True
+except ImportError:  # pragma: no cover - PyYAML ships with ansible-core
+    HAS_YAML = False
+
+TAG_PREFIX = "infn-cloud:"
+SUFFIXES = ("infn_cloud.yml", "infn_cloud.yaml", "deployment.yml", "deployment.yaml")
+
+
+def make_unsafe(value):
+    """Mark data from an API or a state file so ansible never templates it."""
+    return _wrap_var(value) if _wrap_var is not None else value
+
+
+def group_name(*parts):
+    return re.sub(r"[^A-Za-z0-9_]", "_", "_".join(str(p) for p in parts if p)).lower()
+
+
+def hosts_from_document(doc):
+    """[(host, [groups], {vars})] for a deployment document; pure, so it is unit-testable."""
+    plan = doc.get("plan") or {}
+    resources = doc.get("resources") or {}
+    dep_id = doc.get("id") or resources.get("deployment_id")
+    site = resources.get("site") or doc.get("site")
+    driver = resources.get("driver")
+    nodes = plan.get("nodes") or {}
+    roles = {}
+    software_on = {}
+    for entry in plan.get("software") or []:
+        role = entry.get("role")
+        for compute in entry.get("hosts") or []:
+            if role:
+                roles.setdefault(compute, set()).add(role.rsplit(".", 1)[-1])
+            software_on.setdefault(compute, []).append(
+                {
+                    "node": entry.get("node"),
+                    "type": entry.get("type"),
+                    "role": role,
+                    "properties": (nodes.get(entry.get("node")) or {}).get("properties") or {},
+                }
+            )
+    out = []
+    num = 0
+    for compute in sorted(resources.get("nodes") or {}):
+        for inst in sorted(resources["nodes"][compute], key=lambda n: n.get("index", 0)):
+            host = inst["name"]
+            fqdn = inst.get("fqdn") or host
+            hostname, _, domain = fqdn.partition(".")
+            node_site = inst.get("site") or site
+            node_driver = inst.get("driver") or driver
+            hostvars = dict(inst.get("connection") or {})
+            hostvars.update({
+                "infn_cloud_deployment_id": dep_id,
+                "infn_cloud_site": node_site,
+                "infn_cloud_driver": node_driver,
+                "infn_cloud_node": compute,
+                "infn_cloud_index": inst.get("index", 0),
+                "infn_cloud_status": inst.get("status"),
+                "infn_cloud_server_id": inst.get("id"),
+                "infn_cloud_flavor": inst.get("flavor"),
+                "infn_cloud_properties": (nodes.get(compute) or {}).get("properties") or {},
+                "infn_cloud_compute": (plan.get("compute") or {}).get(compute) or {},
+                "infn_cloud_software": software_on.get(compute, []),
+                "IM_INFRASTRUCTURE_ID": dep_id,
+                "IM_NODE_NUM": num,
+                "IM_NODE_VMID": inst.get("id"),
+                "IM_NODE_PUBLIC_IP": inst.get("public_ip"),
+                "IM_NODE_PRIVATE_IP": inst.get("private_ip"),
+                "IM_NODE_FQDN": fqdn,
+                "IM_NODE_HOSTNAME": hostname,
+                "IM_NODE_DOMAIN": domain,
+                "IM_NODE_CLOUD_TYPE": "OpenStack" if node_driver == "openstack" else "Podman",
+            })  # fmt: skip
+            groups = [group_name(compute), group_name("site", node_site), group_name("deployment", dep_id)]
+            groups += [group_name("role", r) for r in sorted(roles.get(compute, ()))]
+            out.append((host, groups, hostvars))
+            num += 1
+    return out
+
+
+def resources_from_servers(deployment_id, servers, ssh_user=None):
+    """Deployment resources (docs/federation.md) from OpenStack server documents of several clouds."""
+    resources = {"deployment_id": deployment_id, "site": None, "driver": "openstack", "nodes": {}}
+    for cloud, server in servers:
+        meta = server.get("metadata") or {}
+        private_ip = public_ip = None
+        for addresses in (server.get("addresses") or {}).values():
+            for addr in addresses:
+                kind = addr.get("OS-EXT-IPS:type")
+                if kind == "floating" and public_ip is None:
+                    public_ip = addr.get("addr")
+                elif kind != "floating" and private_ip is None and addr.get("version", 4) == 4:
+                    private_ip = addr.get("addr")
+        node = meta.get("infn_cloud_node") or "ungrouped_servers"
+        conn = {"ansible_connection": "ssh", "ansible_host": public_ip or private_ip}
+        user = meta.get("infn_cloud_ssh_user") or ssh_user
+        if user:
+            conn["ansible_user"] = user
+        flavor = server.get("flavor") or {}
+        resources["nodes"].setdefault(node, []).append({
+            "name": server.get("name") or server.get("id"),
+            "index": int(meta.get("infn_cloud_index", 0) or 0),
+            "id": server.get("id"),
+            "status": server.get("status"),
+            "private_ip": private_ip,
+            "public_ip": public_ip,
+            "fqdn": meta.get("infn_cloud_fqdn") or server.get("name"),
+            "flavor": flavor.get("original_name") or flavor.get("id"),
+            "site": meta.get("infn_cloud_site") or cloud,
+            "connection": conn,
+        })  # fmt: skip
+    return resources
+
+
+class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
+    NAME = "infn.cloud.deployment"
+
+    def verify_file(self, path):
+        if not super().verify_file(path):
+            return False
+        if path.endswith(SUFFIXES):
+            return True
+        self.display.vvv(
+            f"infn.cloud.deployment declined {path}: the file name must end with one of {', '.join(SUFFIXES)}"
+        )
+        return False
+
+    # ------------------------------------------------------------------ data sources
+    def _read_document(self, path, inventory_path):
+        if not os.path.isabs(path):
+            path = os.path.join(os.path.dirname(inventory_path), path)
+        try:
+            with open(path, encoding="utf-8") as handle:
+                text = handle.read()
+        except OSError as exc:
+            raise AnsibleParserError(f"deployment_file {path}: cannot read it: {exc.strerror}") from None
+        try:
+            doc = json.loads(text) if path.endswith(".json") or not HAS_YAML else yaml.safe_load(text)
+        except (ValueError, yaml.YAMLError) as exc:
+            raise AnsibleParserError(
+                f"deployment_file {path}: not valid JSON/YAML: {to_native(exc)}"
+            ) from None
+        if not isinstance(doc, dict) or not isinstance(doc.get("resources"), dict):
+            raise AnsibleParserError(
+                f"deployment_file {path}: expected a deployment document with keys id, site, plan, resources"
+            )
+        return doc
+
+    def _list_cloud(self, cloud, deployment_id, page_size):
+        import openstack  # imported here: only OpenStack mode needs the SDK
+
+        conn = openstack.connect(cloud=cloud)
+        try:
+            params = {"tags": f"{TAG_PREFIX}{deployment_id}", "limit": page_size}
+            servers, url = [], "/servers/detail"
+            while url:
+                # One bulk listing per page; microversion 2.26 for tag filters, 2.47 for flavor names.
+                resp = conn.compute.get(url, params=params, microversion="2.47")
+                if resp.status_code >= 400:
+                    raise RuntimeError(f"GET {url}: HTTP {resp.status_code}: {resp.text[:200]}")
+                body = resp.json()
+                batch = body.get("servers") or []
+                servers.extend((cloud, s) for s in batch)
+                links = body.get("servers_links") or []
+                url = next((link["href"] for link in links if link.get("rel") == "next"), None)
+                params = None  # the next link carries the marker and filters
+                if url:
+                    url = url[url.index("/servers/") :] if "/servers/" in url else url
+            return servers
+        finally:
+            conn.close()
+
+    def _fetch_openstack(self, deployment_id):
+        clouds = self.get_option("clouds")
+        page_size = self.get_option("page_size")
+        results = []
+        with ThreadPoolExecutor(max_workers=max(1, min(self.get_option("max_workers"), len(clouds)))) as pool:
+            futures = {c: pool.submit(self._list_cloud, c, deployment_id, page_size) for c in clouds}
+            for cloud in clouds:
+                try:
+                    results.extend(futures[cloud].result())
+                except ImportError:
+                    raise AnsibleParserError(
+                        "the clouds option needs openstacksdk (pip install openstacksdk)"
+                    ) from None
+                except Exception as exc:
+                    if self.get_option("fail_on_errors"):
+                        raise AnsibleParserError(
+                            f"cloud {cloud}: listing servers failed: {to_native(exc)}"
+                        ) from exc
+                    self.display.warning(f"infn.cloud.deployment: cloud {cloud} skipped: {to_native(exc)}")
+        results.sort(key=lambda cs: (cs[0], cs[1].get("name") or "", cs[1].get("id") or ""))
+        return resources_from_servers(deployment_id, results, self.get_option("ssh_user"))
+
+    def _load(self, path):
+        deployment_file = self.get_option("deployment_file")
+        clouds = self.get_option("clouds")
+        deployment_id = self.get_option("deployment_id")
+        doc = self._read_document(deployment_file, path) if deployment_file else {}
+        if clouds:
+            deployment_id = deployment_id or doc.get("id")
+            if not deployment_id:
+                raise AnsibleParserError(
+                    f"{path}: clouds needs deployment_id (or a deployment_file with an id)"
+                )
+            doc = dict(doc, id=deployment_id, resources=self._fetch_openstack(deployment_id))
+        elif not deployment_file:
+            raise AnsibleParserError(f"{path}: set deployment_file, or clouds and deployment_id")
+        return doc
+
+    # ------------------------------------------------------------------ parse
+    def parse(self, inventory, loader, path, cache=True):
+        super().parse(inventory, loader, path, cache)
+        self._read_config_data(path)
+
+        cache_key = self.get_cache_key(path)
+        user_cache_setting = self.get_option("cache")
+        attempt_to_read_cache = user_cache_setting and cache
+        cache_needs_update = user_cache_setting and not cache
+        doc = None
+        if attempt_to_read_cache:
+            try:
+                doc = self._cache[cache_key]
+            except KeyError:
+                cache_needs_update = True
+        if doc is None:
+            doc = self._load(path)
+        if cache_needs_update:
+            self._cache[cache_key] = doc
+        self._populate(doc)
+
+    def _populate(self, doc):
+        strict = self.get_option("strict")
+        for host, groups, hostvars in hosts_from_document(doc):
+            host = make_unsafe(host)
+            self.inventory.add_host(host)
+            for group in groups:
+                self.inventory.add_group(group)
+                self.inventory.add_child(group, host)
+            for key, value in hostvars.items():
+                self.inventory.set_variable(host, key, make_unsafe(value))
+            # Constructed features: core sanitises names and applies strict consistently.
+            hostvars = {k: make_unsafe(v) for k, v in hostvars.items()}
+            self._set_composite_vars(self.get_option("compose"), hostvars, host, strict=strict)
+            self._add_host_to_composed_groups(self.get_option("groups"), hostvars, host, strict=strict)
+            self._add_host_to_keyed_groups(self.get_option("keyed_groups"), hostvars, host, strict=strict)
