@@ -94,7 +94,10 @@ build() {
     ln -sf /dev/null "$rootfs/etc/systemd/system/$unit"
   done
   : > "$rootfs/etc/machine-id"
+  # Ship no package lists, like a cloud image: the old mtime makes `apt: cache_valid_time`
+  # see the cache as stale and refresh it on first use.
   rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+  touch -d '2000-01-01' "$rootfs/var/lib/apt/lists"
   tar -C "$rootfs" -c . | podman import \
     --change 'CMD ["/sbin/init"]' --change 'STOPSIGNAL SIGRTMIN+3' \
     --change "LABEL org.infn.cloud.recipe=$recipe_hash" \

@@ -78,7 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if args.debug:
             raise
-        print(f"infn-cloud: internal error: {type(exc).__name__}: {exc} (rerun with --debug)", file=sys.stderr)
+        print(
+            f"infn-cloud: internal error: {type(exc).__name__}: {exc} (rerun with --debug)", file=sys.stderr
+        )
         return EXIT_INTERNAL
 
 

@@ -19,7 +19,9 @@ from infn_cloud.tosca.yamlio import Mapping, YamlSyntaxError, load_file
 
 
 def add_template_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("template", metavar="TEMPLATE", help="template file or catalogue name (see `templates`)")
+    parser.add_argument(
+        "template", metavar="TEMPLATE", help="template file or catalogue name (see `templates`)"
+    )
     parser.add_argument(
         "-i", "--inputs", action="append", default=[], metavar="FILE", help="YAML/JSON map of input values"
     )
@@ -107,7 +109,8 @@ def print_plan(plan: dict) -> None:
         )
         print(f"    public IP: {'yes' if node['public_ip'] else 'no'}; ports: {ports}")
         for volume in node["volumes"]:
-            print(f"    volume {volume['node']}: {volume['size_gb']} GB at {volume['mount_path'] or '(not mounted)'}")
+            mount = volume["mount_path"] or "(not mounted)"
+            print(f"    volume {volume['node']}: {volume['size_gb']} GB at {mount}")
     print("Software (by wave):")
     for entry in plan["software"]:
         what = entry["role"] or entry["implementation"] or "(no implementation)"
@@ -128,7 +131,9 @@ def redacted(plan: dict) -> dict:
     """The plan with secret input values replaced, for printing."""
     secrets = set(plan.get("secret_inputs", []))
     copy = dict(plan)
-    copy["inputs"] = {k: ("<secret>" if k in secrets and v not in (None, "") else v) for k, v in plan["inputs"].items()}
+    copy["inputs"] = {
+        k: ("<secret>" if k in secrets and v not in (None, "") else v) for k, v in plan["inputs"].items()
+    }
     values = {json.dumps(plan["inputs"][k]) for k in secrets if plan["inputs"].get(k) not in (None, "")}
     if values:
         text = json.dumps(copy)

@@ -32,7 +32,9 @@ def print_report(data: dict) -> None:
 
 def run(args: argparse.Namespace) -> int:
     inputs = load_inputs(args)
-    report = validate(args.template, inputs=inputs, import_map=import_maps(args), require_inputs=inputs is not None)
+    report = validate(
+        args.template, inputs=inputs, import_map=import_maps(args), require_inputs=inputs is not None
+    )
     data = report.to_dict()
     emit(args, data, print_report)
     return EXIT_OK if report.valid else EXIT_INVALID

@@ -95,7 +95,9 @@ plan:
       elements: str
       sample: [cluster_secret]
     compute:
-      description: One entry per compute node template (count, cpus, memory, disk, GPUs, OS, ports, volumes, software).
+      description: >-
+        One entry per compute node template (count, cpus, memory, disk, GPUs, OS, ports,
+        volumes, software).
       type: dict
     software:
       description: Software nodes in deployment order with their role and role variables.
@@ -108,7 +110,8 @@ plan:
     demand:
       description: Total resources (instances, cpus, ram_mb, disk_gb, gpus, volumes, volume_gb, public_ips).
       type: dict
-      sample: {instances: 2, cpus: 2, ram_mb: 2000, disk_gb: 20, gpus: 0, volumes: 0, volume_gb: 0, public_ips: 1}
+      sample:
+        {instances: 2, cpus: 2, ram_mb: 2000, disk_gb: 20, gpus: 0, volumes: 0, volume_gb: 0, public_ips: 1}
     outputs:
       description: Template outputs, kept as TOSCA expressions to resolve after provisioning.
       type: dict
@@ -121,7 +124,8 @@ problems:
   returned: failure
   type: list
   elements: str
-  sample: ["tosca_templates/htcondor_cluster.yaml: input 'num_cpus' value 64: violates valid_values [1, 2, 4, 8, 16, 32]"]
+  sample:
+    - "tosca_templates/htcondor_cluster.yaml: input 'num_cpus' value 64: violates valid_values [1, 2, 4, 8]"
 """
 
 import traceback
@@ -171,7 +175,8 @@ def run_module():
         module.fail_json(msg=exc.message, problems=exc.details)
     secrets = set(plan["secret_inputs"])
     plan["inputs"] = {
-        key: ("<secret>" if key in secrets and value not in (None, "") else value) for key, value in plan["inputs"].items()
+        key: ("<secret>" if key in secrets and value not in (None, "") else value)
+        for key, value in plan["inputs"].items()
     }
     module.exit_json(changed=False, plan=plan)
 
