@@ -63,7 +63,7 @@ def load_inputs(args: argparse.Namespace) -> Mapping | None:
         merged.update(data)
         merged.key_pos.update(getattr(data, "key_pos", {}))
         merged.raw.update(getattr(data, "raw", {}))
-        merged.source = str(path)  # type: ignore[attr-defined]
+        merged.source = str(path)
     for item in args.set_values:
         key, sep, text = item.partition("=")
         if not sep or not key:
@@ -77,6 +77,7 @@ def load_inputs(args: argparse.Namespace) -> Mapping | None:
         merged[key] = value
         merged.raw[key] = text
         merged.key_pos.pop(key, None)
+        merged.source = merged.source or "--set"
     return merged
 
 

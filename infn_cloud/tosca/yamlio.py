@@ -20,10 +20,11 @@ except AttributeError:  # pragma: no cover - PyYAML without libyaml
 class Mapping(dict):
     """A dict that knows the position of itself and of each key (1-based lines)."""
 
-    __slots__ = ("column", "key_pos", "line", "raw")
+    __slots__ = ("column", "key_pos", "line", "raw", "source")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.source = ""  # for inputs: the file they came from
         self.line = 0
         self.column = 0
         self.key_pos: dict = {}
