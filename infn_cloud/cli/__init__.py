@@ -30,7 +30,7 @@ COMMAND_MODULES = [
 class _Parser(argparse.ArgumentParser):
     """argparse exits with 2 on usage errors; 2 means "invalid template" here, so use 64."""
 
-    def error(self, message: str):  # noqa: D401
+    def error(self, message: str):
         self.print_usage(sys.stderr)
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 

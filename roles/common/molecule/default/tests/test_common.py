@@ -52,7 +52,9 @@ def test_sshd_config_valid_and_hardened(host):
 def test_extra_ca_is_trusted(host):
     bundle = host.file("/etc/ssl/certs/ca-certificates.crt").content_string
     installed = host.run("ls /usr/local/share/ca-certificates/").stdout.split()
-    ours = [name for name in installed if name.startswith("infn-cloud-") and name != "infn-cloud-host-bundle.crt"]
+    ours = [
+        name for name in installed if name.startswith("infn-cloud-") and name != "infn-cloud-host-bundle.crt"
+    ]
     assert len(ours) == 1
     pem = host.file(f"/usr/local/share/ca-certificates/{ours[0]}").content_string.strip()
     assert pem in bundle
