@@ -138,3 +138,30 @@ def test_jwt_login_with_token_signed_by_test_key(bao, issuer, unique):
     forged = VaultStore(bao.url, auth_method="jwt", role="cli", jwt=forged_jwt, auth_mount=mount, user="x")
     with pytest.raises(OperationFailed, match="login to Vault"):
         forged.get_all("d")
+
+
+def test_approle_login(bao, unique):
+    root = bao.root()
+    mount = f"approle{unique}"
+    root.sys.enable_auth_method("approle", path=mount)
+    root.sys.create_or_update_acl_policy(
+        name=f"svc-{unique}",
+        policy=f'path "secret/data/users/svc{unique}/*" {{ capabilities = {CRU} }}\n'
+        f'path "secret/metadata/users/svc{unique}/*" {{ capabilities = ["list", "read", "delete"] }}',
+    )
+    root.write_data(f"auth/{mount}/role/cli", data={"token_policies": [f"svc-{unique}"], "token_ttl": "5m"})
+    role_id = root.read(f"auth/{mount}/role/cli/role-id")["data"]["role_id"]
+    secret_id = root.write_data(f"auth/{mount}/role/cli/secret-id")["data"]["secret_id"]
+    store = VaultStore(
+        bao.url,
+        auth_method="approle",
+        role_id=role_id,
+        secret_id=secret_id,
+        auth_mount=mount,
+        user=f"svc{unique}",
+    )
+    assert store.ensure_ssh_keypair("d").startswith("ssh-ed25519 ")
+    with pytest.raises(OperationFailed, match="login to Vault"):
+        VaultStore(
+            bao.url, auth_method="approle", role_id=role_id, secret_id="wrong", auth_mount=mount
+        ).get_all("d")
