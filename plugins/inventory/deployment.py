@@ -158,28 +158,30 @@ def hosts_from_document(doc):
             node_site = inst.get("site") or site
             node_driver = inst.get("driver") or driver
             hostvars = dict(inst.get("connection") or {})
-            hostvars.update({
-                "infn_cloud_deployment_id": dep_id,
-                "infn_cloud_site": node_site,
-                "infn_cloud_driver": node_driver,
-                "infn_cloud_node": compute,
-                "infn_cloud_index": inst.get("index", 0),
-                "infn_cloud_status": inst.get("status"),
-                "infn_cloud_server_id": inst.get("id"),
-                "infn_cloud_flavor": inst.get("flavor"),
-                "infn_cloud_properties": (nodes.get(compute) or {}).get("properties") or {},
-                "infn_cloud_compute": (plan.get("compute") or {}).get(compute) or {},
-                "infn_cloud_software": software_on.get(compute, []),
-                "IM_INFRASTRUCTURE_ID": dep_id,
-                "IM_NODE_NUM": num,
-                "IM_NODE_VMID": inst.get("id"),
-                "IM_NODE_PUBLIC_IP": inst.get("public_ip"),
-                "IM_NODE_PRIVATE_IP": inst.get("private_ip"),
-                "IM_NODE_FQDN": fqdn,
-                "IM_NODE_HOSTNAME": hostname,
-                "IM_NODE_DOMAIN": domain,
-                "IM_NODE_CLOUD_TYPE": "OpenStack" if node_driver == "openstack" else "Podman",
-            })  # fmt: skip
+            hostvars.update(
+                {
+                    "infn_cloud_deployment_id": dep_id,
+                    "infn_cloud_site": node_site,
+                    "infn_cloud_driver": node_driver,
+                    "infn_cloud_node": compute,
+                    "infn_cloud_index": inst.get("index", 0),
+                    "infn_cloud_status": inst.get("status"),
+                    "infn_cloud_server_id": inst.get("id"),
+                    "infn_cloud_flavor": inst.get("flavor"),
+                    "infn_cloud_properties": (nodes.get(compute) or {}).get("properties") or {},
+                    "infn_cloud_compute": (plan.get("compute") or {}).get(compute) or {},
+                    "infn_cloud_software": software_on.get(compute, []),
+                    "IM_INFRASTRUCTURE_ID": dep_id,
+                    "IM_NODE_NUM": num,
+                    "IM_NODE_VMID": inst.get("id"),
+                    "IM_NODE_PUBLIC_IP": inst.get("public_ip"),
+                    "IM_NODE_PRIVATE_IP": inst.get("private_ip"),
+                    "IM_NODE_FQDN": fqdn,
+                    "IM_NODE_HOSTNAME": hostname,
+                    "IM_NODE_DOMAIN": domain,
+                    "IM_NODE_CLOUD_TYPE": "OpenStack" if node_driver == "openstack" else "Podman",
+                }
+            )
             groups = [group_name(compute), group_name("site", node_site), group_name("deployment", dep_id)]
             groups += [group_name("role", r) for r in sorted(roles.get(compute, ()))]
             out.append((host, groups, hostvars))
@@ -206,18 +208,20 @@ def resources_from_servers(deployment_id, servers, ssh_user=None):
         if user:
             conn["ansible_user"] = user
         flavor = server.get("flavor") or {}
-        resources["nodes"].setdefault(node, []).append({
-            "name": server.get("name") or server.get("id"),
-            "index": int(meta.get("infn_cloud_index", 0) or 0),
-            "id": server.get("id"),
-            "status": server.get("status"),
-            "private_ip": private_ip,
-            "public_ip": public_ip,
-            "fqdn": meta.get("infn_cloud_fqdn") or server.get("name"),
-            "flavor": flavor.get("original_name") or flavor.get("id"),
-            "site": meta.get("infn_cloud_site") or cloud,
-            "connection": conn,
-        })  # fmt: skip
+        resources["nodes"].setdefault(node, []).append(
+            {
+                "name": server.get("name") or server.get("id"),
+                "index": int(meta.get("infn_cloud_index", 0) or 0),
+                "id": server.get("id"),
+                "status": server.get("status"),
+                "private_ip": private_ip,
+                "public_ip": public_ip,
+                "fqdn": meta.get("infn_cloud_fqdn") or server.get("name"),
+                "flavor": flavor.get("original_name") or flavor.get("id"),
+                "site": meta.get("infn_cloud_site") or cloud,
+                "connection": conn,
+            }
+        )
     return resources
 
 

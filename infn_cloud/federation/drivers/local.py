@@ -168,11 +168,15 @@ class LocalDriver(Driver):
 
     def _labels(self, deployment_id: str, node: str, index: int) -> list[str]:
         return [
-            "--label", f"{LABEL_DEPLOYMENT}={deployment_id}",
-            "--label", f"{LABEL_SITE}={self.site.name}",
-            "--label", f"{LABEL_NODE}={node}",
-            "--label", f"{LABEL_INDEX}={index}",
-        ]  # fmt: skip
+            "--label",
+            f"{LABEL_DEPLOYMENT}={deployment_id}",
+            "--label",
+            f"{LABEL_SITE}={self.site.name}",
+            "--label",
+            f"{LABEL_NODE}={node}",
+            "--label",
+            f"{LABEL_INDEX}={index}",
+        ]
 
     # ---------------------------------------------------------------- driver API
     def create(self, deployment_id: str, plan: dict, placement: Any, progress: Progress = None) -> dict:
@@ -208,11 +212,15 @@ class LocalDriver(Driver):
                 if self._run("volume", "exists", vol["name"], check=False).returncode != 0:
                     self._progress(progress, f"creating volume {vol['name']} ({vol['size_gb']} GB)")
                     self._run(
-                        "volume", "create", *labels,
-                        "--label", f"{LABEL_SIZE}={vol['size_gb']}",
-                        "--label", f"{LABEL_MOUNT}={vol['mount_path']}",
+                        "volume",
+                        "create",
+                        *labels,
+                        "--label",
+                        f"{LABEL_SIZE}={vol['size_gb']}",
+                        "--label",
+                        f"{LABEL_MOUNT}={vol['mount_path']}",
                         vol["name"],
-                    )  # fmt: skip
+                    )
                 mounts += ["--volume", f"{vol['name']}:{vol['mount_path']}"]
             if inst["name"] in existing:  # re-run of create: keep the container, make sure it runs
                 self._run("start", inst["name"])
@@ -221,17 +229,35 @@ class LocalDriver(Driver):
                 progress, f"starting {inst['name']} ({inst['image']}, {inst['flavor'] or 'no flavor'})"
             )
             self._run(
-                "run", "--detach", "--name", inst["name"], "--hostname", inst["name"],
-                "--network", self.network, "--systemd=always", "--restart=unless-stopped",
+                "run",
+                "--detach",
+                "--name",
+                inst["name"],
+                "--hostname",
+                inst["name"],
+                "--network",
+                self.network,
+                "--systemd=always",
+                "--restart=unless-stopped",
                 *labels,
-                "--label", f"{LABEL_FLAVOR}={inst['flavor']}",
-                "--label", f"{LABEL_VCPUS}={inst['vcpus']}",
-                "--label", f"{LABEL_RAM}={inst['ram_mb']}",
-                *mounts, inst["image"], "/sbin/init",
-            )  # fmt: skip
+                "--label",
+                f"{LABEL_FLAVOR}={inst['flavor']}",
+                "--label",
+                f"{LABEL_VCPUS}={inst['vcpus']}",
+                "--label",
+                f"{LABEL_RAM}={inst['ram_mb']}",
+                *mounts,
+                inst["image"],
+                "/sbin/init",
+            )
 
-    def wait(self, deployment_id: str, resources: dict | None = None, timeout: float = 180,
-             progress: Progress = None) -> dict:  # fmt: skip
+    def wait(
+        self,
+        deployment_id: str,
+        resources: dict | None = None,
+        timeout: float = 180,
+        progress: Progress = None,
+    ) -> dict:
         names = sorted(c["Names"][0] for c in self._containers(f"{LABEL_DEPLOYMENT}={deployment_id}"))
         if not names:
             raise OperationFailed(f"site {self.site.name}: deployment {deployment_id} has no containers")
@@ -269,29 +295,36 @@ class LocalDriver(Driver):
             nets = ((inspected.get(name) or {}).get("NetworkSettings") or {}).get("Networks") or {}
             ip = (nets.get(self.network) or next(iter(nets.values()), {}) or {}).get("IPAddress") or None
             node = labels.get(LABEL_NODE, "unknown")
-            resources["nodes"].setdefault(node, []).append({
-                "name": name,
-                "index": int(labels.get(LABEL_INDEX, 0)),
-                "id": c.get("Id"),
-                "status": c.get("State"),
-                "private_ip": ip,
-                "public_ip": None,
-                "fqdn": name,
-                "flavor": labels.get(LABEL_FLAVOR) or None,
-                "connection": {
-                    "ansible_connection": "containers.podman.podman",
-                    "ansible_host": name,
-                    "ansible_python_interpreter": "/usr/bin/python3",
-                },
-            })  # fmt: skip
+            resources["nodes"].setdefault(node, []).append(
+                {
+                    "name": name,
+                    "index": int(labels.get(LABEL_INDEX, 0)),
+                    "id": c.get("Id"),
+                    "status": c.get("State"),
+                    "private_ip": ip,
+                    "public_ip": None,
+                    "fqdn": name,
+                    "flavor": labels.get(LABEL_FLAVOR) or None,
+                    "connection": {
+                        "ansible_connection": "containers.podman.podman",
+                        "ansible_host": name,
+                        "ansible_python_interpreter": "/usr/bin/python3",
+                    },
+                }
+            )
         for node in resources["nodes"].values():
             node.sort(key=lambda n: n["index"])
         for v in sorted(self._volumes(f"{LABEL_DEPLOYMENT}={deployment_id}"), key=lambda v: v["Name"]):
             labels = v.get("Labels") or {}
-            resources["volumes"].append({
-                "id": v["Name"], "name": v["Name"], "node": labels.get(LABEL_NODE),
-                "size_gb": int(labels.get(LABEL_SIZE, 0)), "mount_path": labels.get(LABEL_MOUNT),
-            })  # fmt: skip
+            resources["volumes"].append(
+                {
+                    "id": v["Name"],
+                    "name": v["Name"],
+                    "node": labels.get(LABEL_NODE),
+                    "size_gb": int(labels.get(LABEL_SIZE, 0)),
+                    "mount_path": labels.get(LABEL_MOUNT),
+                }
+            )
         if containers:
             resources["networks"].append({"id": self.network, "name": self.network})
         return resources

@@ -63,9 +63,18 @@ def _error_message(resp) -> str:
 class OpenStackDriver(Driver):
     name = "openstack"
 
-    def __init__(self, site, *, connection=None, retries: int = 4, retry_delay: float = 1.0,
-                 poll_interval: float = 2.0, public_key: str | None = None, ssh_cidr: str = "0.0.0.0/0",
-                 **options):  # fmt: skip
+    def __init__(
+        self,
+        site,
+        *,
+        connection=None,
+        retries: int = 4,
+        retry_delay: float = 1.0,
+        poll_interval: float = 2.0,
+        public_key: str | None = None,
+        ssh_cidr: str = "0.0.0.0/0",
+        **options,
+    ):
         super().__init__(site, **options)
         self._conn = connection
         self.retries = retries
@@ -81,18 +90,34 @@ class OpenStackDriver(Driver):
             try:
                 import openstack
             except ImportError:
-                raise OperationFailed("the openstack driver needs openstacksdk (pip install openstacksdk)") from None
+                raise OperationFailed(
+                    "the openstack driver needs openstacksdk (pip install openstacksdk)"
+                ) from None
             try:
-                self._conn = openstack.connect(cloud=self.site.cloud, region_name=self._region or self.site.regions[0])
+                self._conn = openstack.connect(
+                    cloud=self.site.cloud, region_name=self._region or self.site.regions[0]
+                )
             except Exception as exc:
                 raise OperationFailed(
                     f"site {self.site.name}: cannot use clouds.yaml entry '{self.site.cloud}'",
-                    details=[str(exc), "credentials live in clouds.yaml (OS_CLIENT_CONFIG_FILE), never in the registry"],
+                    details=[
+                        str(exc),
+                        "credentials live in clouds.yaml (OS_CLIENT_CONFIG_FILE), never in the registry",
+                    ],
                 ) from None
         return self._conn
 
-    def _request(self, service: str, method: str, url: str, *, json_body=None, params=None, ok=(200, 201, 202, 204),
-                 microversion: str | None = None) -> Any:  # fmt: skip
+    def _request(
+        self,
+        service: str,
+        method: str,
+        url: str,
+        *,
+        json_body=None,
+        params=None,
+        ok=(200, 201, 202, 204),
+        microversion: str | None = None,
+    ) -> Any:
         adapter = getattr(self._connection(), service)
         kwargs: dict[str, Any] = {"raise_exc": False}
         if json_body is not None:
@@ -134,7 +159,9 @@ class OpenStackDriver(Driver):
         return nets[0]["id"]
 
     def _flavor_ids(self) -> dict[str, str]:
-        flavors = self._request("compute", "GET", "/flavors/detail", microversion=COMPUTE_MICROVERSION)["flavors"]
+        flavors = self._request("compute", "GET", "/flavors/detail", microversion=COMPUTE_MICROVERSION)[
+            "flavors"
+        ]
         return {f["name"]: f["id"] for f in flavors}
 
     def _image_id(self, name: str) -> str:
@@ -172,9 +199,17 @@ class OpenStackDriver(Driver):
         net_id = self._network_id(private) if private else None
 
         self._progress(progress, f"creating security group infn-cloud-{deployment_id}")
-        sg = self._request("network", "POST", "/security-groups", json_body={"security_group": {
-            "name": f"infn-cloud-{deployment_id}", "description": f"infn.cloud deployment {deployment_id}",
-        }})["security_group"]  # fmt: skip
+        sg = self._request(
+            "network",
+            "POST",
+            "/security-groups",
+            json_body={
+                "security_group": {
+                    "name": f"infn-cloud-{deployment_id}",
+                    "description": f"infn.cloud deployment {deployment_id}",
+                }
+            },
+        )["security_group"]
         self._request("network", "PUT", f"/security-groups/{sg['id']}/tags/{tag}")
         for rule in self._rules(compute, sg["id"]):
             self._request("network", "POST", "/security-group-rules", json_body={"security_group_rule": rule})
@@ -183,8 +218,12 @@ class OpenStackDriver(Driver):
         public_key = self.public_key or placement.get("public_key")
         if public_key:
             key_name = f"infn-cloud-{deployment_id}"
-            self._request("compute", "POST", "/os-keypairs", json_body={
-                "keypair": {"name": key_name, "public_key": public_key}})  # fmt: skip
+            self._request(
+                "compute",
+                "POST",
+                "/os-keypairs",
+                json_body={"keypair": {"name": key_name, "public_key": public_key}},
+            )
 
         flavor_ids = self._flavor_ids()
         image_ids: dict[str, str] = {}
@@ -194,7 +233,9 @@ class OpenStackDriver(Driver):
             flavor = (placement.get("flavors") or {}).get(node) or {}
             image = ((placement.get("images") or {}).get(node) or {}).get("image")
             if flavor.get("name") not in flavor_ids:
-                raise OperationFailed(f"site {self.site.name}: flavor {flavor.get('name')!r} for node {node} not found")
+                raise OperationFailed(
+                    f"site {self.site.name}: flavor {flavor.get('name')!r} for node {node} not found"
+                )
             if not image:
                 raise OperationFailed(f"site {self.site.name}: no image chosen for node {node}")
             if image not in image_ids:
@@ -203,20 +244,29 @@ class OpenStackDriver(Driver):
                 name = f"{deployment_id}-{node_slug(node)}-{index}"
                 self._progress(progress, f"creating server {name} ({flavor['name']}, {image})")
                 server = {
-                    "name": name, "flavorRef": flavor_ids[flavor["name"]], "imageRef": image_ids[image],
+                    "name": name,
+                    "flavorRef": flavor_ids[flavor["name"]],
+                    "imageRef": image_ids[image],
                     "metadata": self._meta(deployment_id, node, index),
                     "security_groups": [{"name": sg["name"]}],
-                }  # fmt: skip
+                }
                 if net_id:
                     server["networks"] = [{"uuid": net_id}]
                 if key_name:
                     server["key_name"] = key_name
-                made = self._request("compute", "POST", "/servers", json_body={"server": server},
-                                     microversion=COMPUTE_MICROVERSION)["server"]  # fmt: skip
-                self._request("compute", "PUT", f"/servers/{made['id']}/tags/{tag}", microversion=COMPUTE_MICROVERSION)
+                made = self._request(
+                    "compute",
+                    "POST",
+                    "/servers",
+                    json_body={"server": server},
+                    microversion=COMPUTE_MICROVERSION,
+                )["server"]
+                self._request(
+                    "compute", "PUT", f"/servers/{made['id']}/tags/{tag}", microversion=COMPUTE_MICROVERSION
+                )
                 created.append((node, index, spec, made))
 
-        for node, index, spec, made in created:
+        for node, index, _spec, made in created:
             self._wait_active(made["id"], f"{deployment_id}-{node_slug(node)}-{index}", progress)
         for node, index, spec, made in created:
             for vol in spec.get("volumes") or []:
@@ -226,30 +276,55 @@ class OpenStackDriver(Driver):
 
     def _rules(self, compute: dict, sg_id: str) -> list[dict]:
         rules = [
-            {"security_group_id": sg_id, "direction": "ingress", "ethertype": "IPv4", "protocol": "tcp",
-             "port_range_min": 22, "port_range_max": 22, "remote_ip_prefix": self.ssh_cidr},
+            {
+                "security_group_id": sg_id,
+                "direction": "ingress",
+                "ethertype": "IPv4",
+                "protocol": "tcp",
+                "port_range_min": 22,
+                "port_range_max": 22,
+                "remote_ip_prefix": self.ssh_cidr,
+            },
             # servers of the deployment talk to each other freely (HTCondor, Kubernetes, ...)
-            {"security_group_id": sg_id, "direction": "ingress", "ethertype": "IPv4", "remote_group_id": sg_id},
-        ]  # fmt: skip
+            {
+                "security_group_id": sg_id,
+                "direction": "ingress",
+                "ethertype": "IPv4",
+                "remote_group_id": sg_id,
+            },
+        ]
         seen = {("tcp", 22, 22, self.ssh_cidr)}
         for node in sorted(compute):
             for port in compute[node].get("ports") or []:
                 low, _, high = str(port.get("port")).partition("-")
-                key = (port.get("protocol", "tcp"), int(low), int(high or low), port.get("remote_cidr") or "0.0.0.0/0")
+                key = (
+                    port.get("protocol", "tcp"),
+                    int(low),
+                    int(high or low),
+                    port.get("remote_cidr") or "0.0.0.0/0",
+                )
                 if key in seen:
                     continue
                 seen.add(key)
-                rules.append({"security_group_id": sg_id, "direction": "ingress", "ethertype": "IPv4",
-                              "protocol": key[0], "port_range_min": key[1], "port_range_max": key[2],
-                              "remote_ip_prefix": key[3]})  # fmt: skip
+                rules.append(
+                    {
+                        "security_group_id": sg_id,
+                        "direction": "ingress",
+                        "ethertype": "IPv4",
+                        "protocol": key[0],
+                        "port_range_min": key[1],
+                        "port_range_max": key[2],
+                        "remote_ip_prefix": key[3],
+                    }
+                )
         return rules
 
     def _wait_active(self, server_id: str, name: str, progress: Progress, timeout: float = 900) -> dict:
         deadline = time.monotonic() + timeout
         while True:
-            server = self._request("compute", "GET", f"/servers/{server_id}", microversion=COMPUTE_MICROVERSION)[
-                "server"
-            ]
+            server = self._request(
+                "compute", "GET", f"/servers/{server_id}", microversion=COMPUTE_MICROVERSION
+            )["server"]
             status = server.get("status")
             if status == "ACTIVE":
                 self._progress(progress, f"server {name} is ACTIVE")
@@ -258,7 +333,9 @@ class OpenStackDriver(Driver):
                 fault = (server.get("fault") or {}).get("message") or "no fault message"
                 raise OperationFailed(f"site {self.site.name}: server {name} went to ERROR: {fault}")
             if time.monotonic() > deadline:
-                raise OperationFailed(f"site {self.site.name}: server {name} still {status} after {timeout:.0f} s")
+                raise OperationFailed(
+                    f"site {self.site.name}: server {name} still {status} after {timeout:.0f} s"
+                )
             time.sleep(self.poll_interval)
 
     def _create_volume(self, deployment_id, node, index, vol, server_id, progress, timeout: float = 600):
@@ -266,36 +343,62 @@ class OpenStackDriver(Driver):
         self._progress(progress, f"creating volume {name} ({vol.get('size_gb')} GB)")
         meta = self._meta(deployment_id, node, index)
         meta["infn_cloud_mount_path"] = vol.get("mount_path") or ""
-        volume = self._request("block_storage", "POST", "/volumes", json_body={"volume": {
-            "name": name, "size": int(vol.get("size_gb") or 1), "metadata": meta}})["volume"]  # fmt: skip
+        volume = self._request(
+            "block_storage",
+            "POST",
+            "/volumes",
+            json_body={"volume": {"name": name, "size": int(vol.get("size_gb") or 1), "metadata": meta}},
+        )["volume"]
         deadline = time.monotonic() + timeout
         while volume.get("status") != "available":
             if volume.get("status") == "error":
                 raise OperationFailed(f"site {self.site.name}: volume {name} went to error")
             if time.monotonic() > deadline:
-                raise OperationFailed(f"site {self.site.name}: volume {name} not available after {timeout:.0f} s")
+                raise OperationFailed(
+                    f"site {self.site.name}: volume {name} not available after {timeout:.0f} s"
+                )
             time.sleep(self.poll_interval)
             volume = self._request("block_storage", "GET", f"/volumes/{volume['id']}")["volume"]
-        self._request("compute", "POST", f"/servers/{server_id}/os-volume_attachments",
-                      json_body={"volumeAttachment": {"volumeId": volume["id"]}})  # fmt: skip
+        self._request(
+            "compute",
+            "POST",
+            f"/servers/{server_id}/os-volume_attachments",
+            json_body={"volumeAttachment": {"volumeId": volume["id"]}},
+        )
 
     def _floating_ip(self, deployment_id: str, server_id: str, progress: Progress) -> None:
         public = self.site.networks.get("public")
         if not public:
-            raise OperationFailed(f"site {self.site.name}: a public IP is needed but the registry has no public network")
+            raise OperationFailed(
+                f"site {self.site.name}: a public IP is needed but the registry has no public network"
+            )
         ports = self._request("network", "GET", "/ports", params={"device_id": server_id})["ports"]
         if not ports:
             raise OperationFailed(f"site {self.site.name}: server {server_id} has no port for a floating IP")
-        fip = self._request("network", "POST", "/floatingips", json_body={"floatingip": {
-            "floating_network_id": self._network_id(public), "port_id": ports[0]["id"],
-            "description": self._tag(deployment_id)}})["floatingip"]  # fmt: skip
+        fip = self._request(
+            "network",
+            "POST",
+            "/floatingips",
+            json_body={
+                "floatingip": {
+                    "floating_network_id": self._network_id(public),
+                    "port_id": ports[0]["id"],
+                    "description": self._tag(deployment_id),
+                }
+            },
+        )["floatingip"]
         self._request("network", "PUT", f"/floatingips/{fip['id']}/tags/{self._tag(deployment_id)}")
         self._progress(progress, f"floating IP {fip.get('floating_ip_address')} -> server {server_id}")
 
     # ------------------------------------------------------------------ find by tag
     def _servers(self, deployment_id: str) -> list[dict]:
-        return self._request("compute", "GET", "/servers/detail", params={"tags": self._tag(deployment_id)},
-                             microversion=COMPUTE_MICROVERSION)["servers"]  # fmt: skip
+        return self._request(
+            "compute",
+            "GET",
+            "/servers/detail",
+            params={"tags": self._tag(deployment_id)},
+            microversion=COMPUTE_MICROVERSION,
+        )["servers"]
 
     def _volumes(self, deployment_id: str) -> list[dict]:
         meta = json.dumps({"infn_cloud_deployment": deployment_id}, separators=(",", ":"))
@@ -303,11 +406,18 @@ class OpenStackDriver(Driver):
 
     def _tagged(self, collection: str, deployment_id: str) -> list[dict]:
         key = collection.replace("-", "_")
-        return self._request("network", "GET", f"/{collection}", params={"tags": self._tag(deployment_id)})[key]
+        return self._request("network", "GET", f"/{collection}", params={"tags": self._tag(deployment_id)})[
+            key
+        ]
 
     # ------------------------------------------------------------------ API
-    def wait(self, deployment_id: str, resources: dict | None = None, timeout: float = 900,
-             progress: Progress = None) -> dict:  # fmt: skip
+    def wait(
+        self,
+        deployment_id: str,
+        resources: dict | None = None,
+        timeout: float = 900,
+        progress: Progress = None,
+    ) -> dict:
         for server in self._servers(deployment_id):
             if server.get("status") != "ACTIVE":
                 self._wait_active(server["id"], server.get("name") or server["id"], progress, timeout)
@@ -329,18 +439,32 @@ class OpenStackDriver(Driver):
             conn = {"ansible_connection": "ssh", "ansible_host": public_ip or private_ip}
             if user:
                 conn["ansible_user"] = user
-            resources["nodes"].setdefault(meta.get("infn_cloud_node", "unknown"), []).append({
-                "name": server.get("name"), "index": int(meta.get("infn_cloud_index", 0)), "id": server["id"],
-                "status": server.get("status"), "private_ip": private_ip, "public_ip": public_ip,
-                "fqdn": server.get("name"), "flavor": (server.get("flavor") or {}).get("original_name"),
-                "connection": conn,
-            })  # fmt: skip
+            resources["nodes"].setdefault(meta.get("infn_cloud_node", "unknown"), []).append(
+                {
+                    "name": server.get("name"),
+                    "index": int(meta.get("infn_cloud_index", 0)),
+                    "id": server["id"],
+                    "status": server.get("status"),
+                    "private_ip": private_ip,
+                    "public_ip": public_ip,
+                    "fqdn": server.get("name"),
+                    "flavor": (server.get("flavor") or {}).get("original_name"),
+                    "connection": conn,
+                }
+            )
         for node in resources["nodes"].values():
             node.sort(key=lambda n: n["index"])
         for vol in sorted(self._volumes(deployment_id), key=lambda v: v.get("name") or ""):
             meta = vol.get("metadata") or {}
-            resources["volumes"].append({"id": vol["id"], "name": vol.get("name"), "node": meta.get("infn_cloud_node"),
-                                         "size_gb": vol.get("size"), "mount_path": meta.get("infn_cloud_mount_path")})
+            resources["volumes"].append(
+                {
+                    "id": vol["id"],
+                    "name": vol.get("name"),
+                    "node": meta.get("infn_cloud_node"),
+                    "size_gb": vol.get("size"),
+                    "mount_path": meta.get("infn_cloud_mount_path"),
+                }
+            )
         resources["security_groups"] = [
             {"id": sg["id"], "name": sg.get("name")} for sg in self._tagged("security-groups", deployment_id)
         ]
@@ -348,9 +472,11 @@ class OpenStackDriver(Driver):
         if private:
             resources["networks"] = [{"id": None, "name": private}]
         resources["floating_ips"] = [
-            {"id": f["id"], "address": f.get("floating_ip_address")} for f in self._tagged("floatingips", deployment_id)
+            {"id": f["id"], "address": f.get("floating_ip_address")}
+            for f in self._tagged("floatingips", deployment_id)
         ]
-        resources["keypair"] = f"infn-cloud-{deployment_id}" if (self.public_key or False) else None
+        # The keypair is only made when a public key was given (see _create).
+        resources["keypair"] = f"infn-cloud-{deployment_id}" if self.public_key else None
         return resources
 
     def _delete(self, service: str, url: str, microversion: str | None = None) -> bool:
@@ -378,14 +504,18 @@ class OpenStackDriver(Driver):
         for server in servers:  # volumes and the security group stay in use until servers are gone
             while True:
                 try:
-                    self._request("compute", "GET", f"/servers/{server['id']}", microversion=COMPUTE_MICROVERSION)
+                    self._request(
+                        "compute", "GET", f"/servers/{server['id']}", microversion=COMPUTE_MICROVERSION
+                    )
                 except ApiError as exc:
                     if exc.status == 404:
                         break
                     raise
                 if time.monotonic() > deadline:
-                    raise OperationFailed(f"site {self.site.name}: server {server.get('name')} not gone after "
-                                          f"{timeout:.0f} s; run delete again")  # fmt: skip
+                    raise OperationFailed(
+                        f"site {self.site.name}: server {server.get('name')} not gone after "
+                        f"{timeout:.0f} s; run delete again"
+                    )
                 time.sleep(self.poll_interval)
         for vol in self._volumes(deployment_id):
             if self._delete("block_storage", f"/volumes/{vol['id']}"):
@@ -400,5 +530,13 @@ class OpenStackDriver(Driver):
 
 def _is_connection_error(exc: Exception) -> bool:
     names = {cls.__name__ for cls in type(exc).__mro__}
-    return bool(names & {"ConnectFailure", "ConnectionError", "ConnectionResetError", "RetriableConnectionFailure",
-                         "ConnectTimeout"})  # fmt: skip
+    return bool(
+        names
+        & {
+            "ConnectFailure",
+            "ConnectionError",
+            "ConnectionResetError",
+            "RetriableConnectionFailure",
+            "ConnectTimeout",
+        }
+    )

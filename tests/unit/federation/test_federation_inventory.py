@@ -46,14 +46,21 @@ def test_graph_groups_per_template_role_site(inv):
     proc = _run("ansible-inventory", "-i", str(inv()), "--graph")
     assert proc.returncode == 0, proc.stderr
     graph = proc.stdout
-    for group in ("@htc_master_server:", "@htc_wn_server:", "@role_htcondor:", "@site_local_backbone:",
-                  "@deployment_htc_demo:"):  # fmt: skip
+    for group in (
+        "@htc_master_server:",
+        "@htc_wn_server:",
+        "@role_htcondor:",
+        "@site_local_backbone:",
+        "@deployment_htc_demo:",
+    ):
         assert group in graph
     listing = json.loads(_run("ansible-inventory", "-i", str(inv()), "--list").stdout)
     assert listing["htc_wn_server"]["hosts"] == ["htc-demo-htc-wn-server-0", "htc-demo-htc-wn-server-1"]
     assert listing["role_htcondor"]["hosts"] == [
-        "htc-demo-htc-master-server-0", "htc-demo-htc-wn-server-0", "htc-demo-htc-wn-server-1",
-    ]  # fmt: skip
+        "htc-demo-htc-master-server-0",
+        "htc-demo-htc-wn-server-0",
+        "htc-demo-htc-wn-server-1",
+    ]
 
 
 def test_hostvars_connection_tosca_and_im(inv):
@@ -162,8 +169,14 @@ def test_resources_from_servers_join():
     fixed = {"addr": "192.0.2.5", "version": 4, "OS-EXT-IPS:type": "fixed"}
     floating = {"addr": "203.0.113.9", "version": 4, "OS-EXT-IPS:type": "floating"}
     meta = {"infn_cloud_node": "web", "infn_cloud_index": "0", "infn_cloud_site": "RECAS-BARI"}
-    server = {"id": "s1", "name": "d-web-0", "status": "ACTIVE", "flavor": {"original_name": "small"},
-              "metadata": meta, "addresses": {"private": [fixed, floating]}}  # fmt: skip
+    server = {
+        "id": "s1",
+        "name": "d-web-0",
+        "status": "ACTIVE",
+        "flavor": {"original_name": "small"},
+        "metadata": meta,
+        "addresses": {"private": [fixed, floating]},
+    }
     servers = [("recas", server)]
     res = module.resources_from_servers("d", servers, ssh_user="ubuntu")
     node = res["nodes"]["web"][0]
