@@ -1,5 +1,6 @@
 # Copyright: infn.cloud developers
-# Apache-2.0 (see galaxy.yml)
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# SPDX-License-Identifier: Apache-2.0
 
 from __future__ import absolute_import, division, print_function
 
@@ -9,7 +10,7 @@ DOCUMENTATION = r"""
 name: vault_secret
 short_description: Read secrets from a Vault/OpenBao KV version 2 engine
 version_added: 0.1.0
-author: infn.cloud developers
+author: infn.cloud developers (@infn-cloud)
 description:
   - Returns the data of each secret path given as a term, or one field of it with O(field).
   - Uses the same connection options as the infn.cloud Vault modules; the token is never taken

@@ -1,5 +1,6 @@
 # Copyright: infn.cloud developers
-# Apache-2.0 (see galaxy.yml)
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# SPDX-License-Identifier: Apache-2.0
 """Shared Vault/OpenBao access for infn.cloud modules and the vault_secret lookup.
 
 One option adapter (VaultOptions) turns either AnsibleModule params or a lookup's

@@ -1,6 +1,7 @@
 #!/usr/bin/python
 # Copyright: infn.cloud developers
-# Apache-2.0 (see galaxy.yml)
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# SPDX-License-Identifier: Apache-2.0
 
 from __future__ import absolute_import, division, print_function
 
@@ -10,7 +11,7 @@ DOCUMENTATION = r"""
 module: ssh_keypair
 short_description: Keep a deployment's ed25519 SSH keypair in Vault/OpenBao
 version_added: 0.1.0
-author: infn.cloud developers
+author: infn.cloud developers (@infn-cloud)
 description:
   - Makes sure a deployment has an ed25519 SSH keypair stored in a KV version 2 engine and returns
     its public key. The private key never leaves Vault through this module.

@@ -1,6 +1,7 @@
 #!/usr/bin/python
-# Copyright: infn.cloud contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Copyright: infn.cloud developers
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# SPDX-License-Identifier: Apache-2.0
 
 from __future__ import annotations
 
@@ -9,15 +10,15 @@ DOCUMENTATION = r"""
 module: tosca_plan
 short_description: Validate a TOSCA template and compute its deployment plan
 version_added: "0.1.0"
-author: infn.cloud contributors
+author: infn.cloud developers (@infn-cloud)
 description:
   - Loads a TOSCA template (a path or the name of a template of the infn.cloud catalogue),
     resolves its imports offline through import maps, validates it with the given inputs
     (types, every constraint operator, functions, requirements) and returns the deployment plan.
   - The module only reads files; it never changes anything, so check mode returns the same plan.
-  - Runs on the controller, C(delegate_to: localhost).
-  - On invalid templates or inputs the task fails and C(problems) lists every problem as
-    C(file:line: subject value V: message).
+  - "Runs on the controller: use C(delegate_to: localhost)."
+  - "On invalid templates or inputs the task fails and C(problems) lists every problem as
+    C(file:line: subject value V: message)."
 requirements:
   - infn-cloud (the Python package of this collection)
 options:
@@ -38,10 +39,13 @@ options:
     default: []
 attributes:
   check_mode:
+    description: Can run in check mode and return the same plan; the module never changes anything.
     support: full
   diff_mode:
+    description: Nothing changes, so there is no diff.
     support: none
   action_group:
+    description: Use C(group/infn.cloud.infn) in C(module_defaults) to set defaults for this module.
     support: full
     membership: [infn.cloud.infn]
 seealso:

@@ -1,6 +1,7 @@
 #!/usr/bin/python
 # Copyright: infn.cloud developers
-# Apache-2.0 (see galaxy.yml)
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# SPDX-License-Identifier: Apache-2.0
 
 from __future__ import absolute_import, division, print_function
 
@@ -10,7 +11,7 @@ DOCUMENTATION = r"""
 module: vault_federation
 short_description: Configure a Vault/OpenBao server for an INDIGO IAM federation
 version_added: 0.1.0
-author: infn.cloud developers
+author: infn.cloud developers (@infn-cloud)
 description:
   - Makes sure, reading before writing every item, that the server has
   - a KV version 2 engine at O(kv_mount);
@@ -371,7 +372,7 @@ def main():
         user_claim=dict(type="str", default="sub"),
         groups_claim=dict(type="str", default="groups"),
         groups=dict(type="list", elements="str", required=True),
-        token_ttl=dict(type="str", default="1h"),
+        token_ttl=dict(type="str", default="1h", no_log=False),
         policy_prefix=dict(type="str", default="infn-cloud"),
     )
     module = AnsibleModule(

@@ -1,6 +1,7 @@
 #!/usr/bin/python
 # Copyright: infn.cloud developers
-# Apache-2.0 (see galaxy.yml)
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# SPDX-License-Identifier: Apache-2.0
 
 from __future__ import absolute_import, division, print_function
 
@@ -10,7 +11,7 @@ DOCUMENTATION = r"""
 module: vault_secret
 short_description: Read, write or delete a secret in a Vault/OpenBao KV version 2 engine
 version_added: 0.1.0
-author: infn.cloud developers
+author: infn.cloud developers (@infn-cloud)
 description:
   - Writes a secret only when its data differ from the stored version (read before write),
     so repeated runs report no change and do not create new versions.
