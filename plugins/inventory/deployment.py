@@ -1,10 +1,13 @@
+# Copyright: infn.cloud developers
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# SPDX-License-Identifier: Apache-2.0
 # Copyright: (c) 2026, infn.cloud developers
 # Apache License 2.0 (see galaxy.yml)
 from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: deployment
-author: infn.cloud developers
+author: infn.cloud developers (@infn-cloud)
 short_description: Hosts of an infn.cloud deployment (local podman site or OpenStack)
 version_added: 0.1.0
 description:
@@ -78,6 +81,7 @@ keyed_groups:
   - key: infn_cloud_flavor
     prefix: flavor
 
+---
 # OpenStack: ask two clouds for the servers of a deployment, cache the answer for 5 minutes
 plugin: infn.cloud.deployment
 clouds: [recas-bari, cloud-cnaf-t1]
@@ -344,16 +348,20 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     def _populate(self, doc):
         strict = self.get_option("strict")
+        compose = self.get_option("compose")
+        groups_option = self.get_option("groups")
+        keyed_groups = self.get_option("keyed_groups")
+        constructed = bool(compose or groups_option or keyed_groups)
         for host, groups, hostvars in hosts_from_document(doc):
             host = make_unsafe(host)
+            hostvars = make_unsafe(hostvars)  # once, recursively, for set_variable and constructed alike
             self.inventory.add_host(host)
             for group in groups:
                 self.inventory.add_group(group)
                 self.inventory.add_child(group, host)
             for key, value in hostvars.items():
-                self.inventory.set_variable(host, key, make_unsafe(value))
-            # Constructed features: core sanitises names and applies strict consistently.
-            hostvars = {k: make_unsafe(v) for k, v in hostvars.items()}
-            self._set_composite_vars(self.get_option("compose"), hostvars, host, strict=strict)
-            self._add_host_to_composed_groups(self.get_option("groups"), hostvars, host, strict=strict)
-            self._add_host_to_keyed_groups(self.get_option("keyed_groups"), hostvars, host, strict=strict)
+                self.inventory.set_variable(host, key, value)
+            if constructed:  # core sanitises group names and applies strict consistently
+                self._set_composite_vars(compose, hostvars, host, strict=strict)
+                self._add_host_to_composed_groups(groups_option, hostvars, host, strict=strict)
+                self._add_host_to_keyed_groups(keyed_groups, hostvars, host, strict=strict)
