@@ -115,3 +115,37 @@ def test_fail_on_create_hook(podman_ready, plan, deployment_id, monkeypatch):
     with pytest.raises(OperationFailed, match="test hook"):
         get_driver(registry.site(best.site)).create(deployment_id, plan, best)
     assert _labelled("container", deployment_id) == []
+
+
+def test_inventory_plugin_reaches_local_nodes(podman_ready, plan, deployment_id, tmp_path):
+    """Driver resources -> deployment document -> infn.cloud.deployment -> ansible over podman."""
+    registry = load_registry(ROOT / "inventories/local")
+    best = select_sites(plan, registry, policy="LOCAL-BACKBONE").best
+    driver = get_driver(registry.site(best.site))
+    resources = driver.wait(deployment_id, driver.create(deployment_id, plan, best), timeout=120)
+    doc = {"id": deployment_id, "site": best.site, "plan": plan, "resources": resources, "status": "deployed"}
+    (tmp_path / "dep.json").write_text(json.dumps(doc))
+    inv = tmp_path / "local.infn_cloud.yml"
+    inv.write_text(f"plugin: infn.cloud.deployment\ndeployment_file: {tmp_path / 'dep.json'}\n")
+    graph = subprocess.run(
+        ["ansible-inventory", "-i", str(inv), "--graph"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert "@role_htcondor:" in graph and f"{deployment_id}-htc-wn-server-0" in graph
+    proc = subprocess.run(
+        ["ansible", "-i", str(inv), "role_htcondor", "-m", "ansible.builtin.command", "-a", "hostname"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (
+        f"{deployment_id}-htc-master-server-0 | CHANGED | rc=0 >>\n{deployment_id}-htc-master-server-0"
+        in proc.stdout
+    )
