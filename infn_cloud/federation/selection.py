@@ -97,12 +97,18 @@ def _required_capabilities(compute: dict[str, dict]) -> list[str]:
     return sorted(caps)
 
 
+def _is_policy(value, registry: Registry) -> bool:
+    return value in POLICIES or value in registry.sites or value in registry.regions()
+
+
 def _resolve_policy(policy: str, plan: dict, registry: Registry) -> str:
     placement = plan.get("placement") or {}
-    if (policy in (None, "", "auto")) and placement.get("policy"):
+    # The template's placement policy counts only when it names a policy we know: the TOSCA
+    # engine may also put the policy *type* there (infn.cloud.policies.Placement).
+    if policy in (None, "", "auto") and _is_policy(placement.get("policy"), registry):
         policy = placement["policy"]
     policy = policy or "auto"
-    if policy in POLICIES or policy in registry.sites or policy in registry.regions():
+    if _is_policy(policy, registry):
         return policy
     raise NotFoundError(
         f"unknown site policy '{policy}'",
@@ -114,6 +120,12 @@ def _resolve_policy(policy: str, plan: dict, registry: Registry) -> str:
     )
 
 
+def _site_matches(site: Site, token) -> bool:
+    """A template placement entry names a site, one of its regions, or a kind (backbone, ...)."""
+    token = str(token).lower()
+    return token in (site.name.lower(), site.kind) or token in (r.lower() for r in site.regions)
+
+
 def _check_policy(site: Site, policy: str, plan: dict) -> str:
     """The region to use on this site, or raise _Reject."""
     placement = plan.get("placement") or {}
@@ -123,8 +135,8 @@ def _check_policy(site: Site, policy: str, plan: dict) -> str:
         raise _Reject(f"policy {policy} wants a {policy} site, this one is {site.kind}")
     if policy not in POLICIES and policy != site.name and policy not in site.regions:
         raise _Reject(f"policy names {policy}, which is neither this site nor one of its regions")
-    if wanted_sites and site.name not in wanted_sites:
-        raise _Reject(f"the template's placement policy allows only {', '.join(wanted_sites)}")
+    if wanted_sites and not any(_site_matches(site, w) for w in wanted_sites):
+        raise _Reject(f"the template's placement policy allows only {', '.join(map(str, wanted_sites))}")
     if policy in site.regions:
         return policy
     if wanted_regions:
@@ -258,9 +270,10 @@ def _score(site: Site, free: float, history: list[dict] | None, plan: dict) -> t
         parts["speed"] = WEIGHTS["speed"] * (1 - min(stats.mean_duration_s, SLOW_DEPLOY_S) / SLOW_DEPLOY_S)
         reasons.append(f"mean deploy time {stats.mean_duration_s:.0f} s")
     wanted = list((plan.get("placement") or {}).get("sites") or [])
-    if site.name in wanted:
-        parts["preference"] = WEIGHTS["preference"] * (1 - wanted.index(site.name) / len(wanted))
-        reasons.append(f"preferred by the template (choice {wanted.index(site.name) + 1} of {len(wanted)})")
+    rank = next((i for i, w in enumerate(wanted) if _site_matches(site, w)), None)
+    if rank is not None and len(wanted) > 1:
+        parts["preference"] = WEIGHTS["preference"] * (1 - rank / len(wanted))
+        reasons.append(f"preferred by the template (choice {rank + 1} of {len(wanted)})")
     else:
         parts["preference"] = 0.0
     parts = {k: round(v, 2) for k, v in parts.items()}

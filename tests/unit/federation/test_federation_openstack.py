@@ -15,6 +15,8 @@ from infn_cloud.errors import OperationFailed
 from infn_cloud.federation import get_driver, load_registry, select_sites
 
 pytest.importorskip("openstack")
+# openstacksdk's own deprecation notices about its internals, not about our calls
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore:.*(InfluxDB|service_type).*")
 ROOT = Path(__file__).resolve().parents[3]
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE2qYJ7C0ZcK3d2r test@infn"
 

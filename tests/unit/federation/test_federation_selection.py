@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import pytest
 from federation_helpers import base_site
@@ -159,3 +160,28 @@ def test_deterministic_and_serialisable(plan, infn):
     assert [c["site"] for c in a["candidates"][:2]] == ["BACKBONE-BARI", "BACKBONE-CNAF"]
     text = format_selection(select_sites(plan, infn, group="icsc/admins/datome-ia"))
     assert "Site: CLOUD-VENETO" in text and "Rejected sites:" in text
+
+
+def test_template_placement_names_region_or_kind_and_policy_type_is_ignored(plan, local, infn):
+    placed = copy.deepcopy(plan)
+    # what the TOSCA engine emits for `infn.cloud.policies.Placement` with sites: [local]
+    placed["placement"] = {"sites": ["local"], "regions": [], "policy": "infn.cloud.policies.Placement"}
+    sel = select_sites(placed, local)
+    assert sel.policy == "auto"
+    assert [c.site for c in sel.candidates] == ["LOCAL-BACKBONE", "LOCAL-FEDERATED"]
+    with pytest.raises(NoSiteError) as info:
+        select_sites(placed, infn, group="admins/cygno")
+    assert "RECAS-BARI: the template's placement policy allows only local" in info.value.details
+    placed["placement"]["sites"] = ["backbone"]
+    assert {c.kind for c in select_sites(placed, infn, group="admins/cygno").candidates} == {"backbone"}
+
+
+def test_plans_from_the_tosca_engine(local):
+    """Plans made by infn_cloud.tosca from the catalogue select a site (contract check between issues)."""
+    tosca = pytest.importorskip("infn_cloud.tosca")
+    root = Path(__file__).resolve().parents[3]
+    maps = sorted(str(p) for p in (root / "tosca_templates" / "import-maps").glob("*.yaml"))
+    s3 = tosca.make_plan(str(root / "tosca_templates" / "s3_bucket.yaml"), None, import_map=maps or None)
+    sel = select_sites(s3, local)
+    assert sel.best.site == "LOCAL-BACKBONE"  # object storage: backbone only
+    assert "LOCAL-FEDERATED: lacks required capability: object_storage" in format_selection(sel)
