@@ -150,6 +150,10 @@ def hosts_from_document(doc):
                     "type": entry.get("type"),
                     "role": role,
                     "properties": (nodes.get(entry.get("node")) or {}).get("properties") or {},
+                    # What playbooks/configure.yml needs to apply the entry: the role
+                    # variables and the wave (entries of wave N+1 wait for all of wave N).
+                    "vars": entry.get("vars") or {},
+                    "wave": entry.get("wave", 0),
                 }
             )
     out = []
