@@ -1,0 +1,134 @@
+"""`infn-cloud deploy TEMPLATE` and `infn-cloud retry ID`.
+
+deploy: validate, select a site, provision, configure through ansible-runner, resolve outputs;
+on a failure at a site, clean it and try the next ranked one (up to --max-sites). Progress goes
+to stderr (a redrawn status line on a terminal, plain lines otherwise); with --json the final
+record is printed on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from infn_cloud.cli import emit
+from infn_cloud.cli.deployments import add_state_argument, open_state_from_args, print_record, record_view
+from infn_cloud.cli.plan import add_template_arguments, import_maps, load_inputs
+from infn_cloud.cli.sites import add_site_arguments, registry_path
+from infn_cloud.deploy.lifecycle import DEFAULT_MAX_SITES, DeployRequest, Lifecycle, Timeouts
+from infn_cloud.deploy.progress import ProgressView
+
+
+def _add_timeouts(parser: argparse.ArgumentParser) -> None:
+    defaults = Timeouts()
+    parser.add_argument(
+        "--provision-timeout",
+        type=int,
+        default=defaults.provision,
+        metavar="S",
+        help=f"seconds for the nodes of one site to be created and ready (default {defaults.provision})",
+    )
+    parser.add_argument(
+        "--configure-timeout",
+        type=int,
+        default=defaults.configure,
+        metavar="S",
+        help=f"seconds for the whole configuration run (default {defaults.configure})",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=int,
+        default=defaults.idle,
+        metavar="S",
+        help=f"fail configuration after this many seconds without output (default {defaults.idle})",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def _timeouts(args: argparse.Namespace) -> Timeouts:
+    return Timeouts(
+        provision=args.provision_timeout, configure=args.configure_timeout, idle=args.idle_timeout
+    )
+
+
+def _print_result(view: dict) -> None:
+    print_record(view)
+    if view["status"] == "CREATE_COMPLETE":
+        print(f"\nNext: infn-cloud outputs {view['id']}  |  infn-cloud delete {view['id']}")
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    request = DeployRequest(
+        template=args.template,
+        inputs=load_inputs(args),
+        import_map=import_maps(args),
+        registry=str(registry_path(args)),
+        group=args.group,
+        policy=args.site,
+        max_sites=args.max_sites,
+        timeouts=_timeouts(args),
+    )
+    view = ProgressView(quiet=args.quiet)
+    try:
+        with open_state_from_args(args) as state:
+            record = Lifecycle(state, view).deploy(request)
+            data = record_view(record)
+    finally:
+        view.close()
+    emit(args, data, _print_result)
+    return 0
+
+
+def _retry(args: argparse.Namespace) -> int:
+    view = ProgressView(quiet=args.quiet)
+    try:
+        with open_state_from_args(args) as state:
+            record = Lifecycle(state, view).retry(args.id, _timeouts(args), max_sites=args.max_sites)
+            data = record_view(record)
+    finally:
+        view.close()
+    emit(args, data, _print_result)
+    return 0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "deploy",
+        help="deploy a template",
+        description="Deploy TEMPLATE: validate it, choose the best site (see `plan`), create the nodes, "
+        "configure them with the collection's roles through ansible-runner and print the outputs. "
+        "On a failure at a site the resources made there are deleted and the next ranked site is tried. "
+        "Exit 0 CREATE_COMPLETE, 1 failed on every site tried, 2 invalid template/inputs, 3 not found, "
+        "4 no site fits, 64 usage, 130 interrupted (then: retry or delete).",
+    )
+    add_template_arguments(parser)
+    add_site_arguments(parser)
+    parser.add_argument(
+        "--max-sites",
+        type=int,
+        default=DEFAULT_MAX_SITES,
+        metavar="N",
+        help=f"try at most N ranked sites (default {DEFAULT_MAX_SITES})",
+    )
+    _add_timeouts(parser)
+    add_state_argument(parser)
+    parser.set_defaults(func=_deploy)
+
+    parser = subparsers.add_parser(
+        "retry",
+        help="resume a failed or interrupted deployment",
+        description="Resume deployment ID after a failure, Ctrl-C or a crash of the command that ran it: "
+        "if its nodes still exist, configure them again (roles are idempotent); otherwise select a site "
+        "again and start over from the stored plan. Secrets come from the secret store.",
+    )
+    parser.add_argument("id", metavar="ID")
+    parser.add_argument(
+        "--max-sites",
+        type=int,
+        default=None,
+        metavar="N",
+        help="try at most N ranked sites (default: as the deployment was made)",
+    )
+    _add_timeouts(parser)
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    add_state_argument(parser)
+    parser.set_defaults(func=_retry)

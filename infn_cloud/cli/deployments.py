@@ -1,0 +1,290 @@
+"""`infn-cloud list | show ID | outputs ID | logs ID`: read deployment records.
+
+Also the helpers the other lifecycle commands share: ``add_state_argument`` (--state-dir),
+``open_state_from_args`` and ``record_view`` (the JSON shape of a record).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+from infn_cloud.cli import emit
+from infn_cloud.errors import NotFoundError
+from infn_cloud.state import ACTIVE_STATUSES, StateStore, open_state, owner_alive
+
+STATE_ENV = "INFN_CLOUD_STATE_DIR"
+
+
+def add_state_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help=f"where deployment records, logs and local secrets live (default: ${STATE_ENV} "
+        "or $XDG_STATE_HOME/infn-cloud)",
+    )
+
+
+def open_state_from_args(args: argparse.Namespace) -> StateStore:
+    if getattr(args, "state_dir", None):
+        # The secret store and the lifecycle read the same variable: one switch for all of them.
+        os.environ[STATE_ENV] = str(Path(args.state_dir).expanduser().resolve())
+    return open_state()
+
+
+def _when(ts: float | None) -> str | None:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(ts)) if ts else None
+
+
+def _stale(record: dict) -> bool:
+    return record["status"] in ACTIVE_STATUSES and not owner_alive(record)
+
+
+def record_view(record: dict) -> dict:
+    """A record as `show --json` prints it (no template text, times as ISO 8601)."""
+    resources = record.get("resources") or {}
+    nodes = {
+        node: [
+            {k: inst.get(k) for k in ("name", "id", "status", "private_ip", "public_ip", "flavor")}
+            for inst in instances
+        ]
+        for node, instances in (resources.get("nodes") or {}).items()
+    }
+    attempts = []
+    for a in record.get("attempts") or []:
+        attempts.append(
+            {
+                "operation": a["operation"],
+                "site": a["site"],
+                "phase": a["phase"],
+                "outcome": a["outcome"],
+                "cause": a["cause"],
+                "details": a["details"],
+                "cleanup": a["cleanup"],
+                "started_at": _when(a["started_at"]),
+                "finished_at": _when(a["finished_at"]),
+                "duration_s": round(a["finished_at"] - a["started_at"], 1) if a["finished_at"] else None,
+                "timings": a["timings"],
+            }
+        )
+    plan = record.get("plan") or {}
+    return {
+        "id": record["id"],
+        "template": record["template"],
+        "description": plan.get("description"),
+        "status": record["status"],
+        "status_reason": record.get("status_reason"),
+        "stale": _stale(record),
+        "site": record.get("site"),
+        "group": record.get("group_name"),
+        "policy": record.get("policy"),
+        "registry": record.get("registry"),
+        "created_at": _when(record["created_at"]),
+        "updated_at": _when(record["updated_at"]),
+        "inputs": record.get("inputs") or {},
+        "outputs": record.get("outputs") or {},
+        "nodes": nodes,
+        "volumes": [v.get("name") for v in resources.get("volumes") or []],
+        "attempts": attempts,
+    }
+
+
+def print_record(view: dict) -> None:
+    status = view["status"] + (
+        " (stale: the process running it is gone; retry or delete)" if view["stale"] else ""
+    )
+    print(f"Deployment {view['id']}")
+    print(f"  template: {view['template']}")
+    if view.get("description"):
+        print(f"  {view['description']}")
+    print(f"  status:   {status}")
+    if view.get("status_reason"):
+        print(f"  reason:   {view['status_reason']}")
+    print(
+        f"  site:     {view['site'] or '-'} (group {view['group'] or '-'}, policy {view['policy'] or 'auto'})"
+    )
+    print(f"  created:  {view['created_at']}; updated {view['updated_at']}")
+    if view["inputs"]:
+        print("  inputs:")
+        for key, value in view["inputs"].items():
+            print(f"    {key}: {value}")
+    if view["nodes"]:
+        print("  nodes:")
+        for node, instances in view["nodes"].items():
+            for inst in instances:
+                print(
+                    f"    {node}: {inst['name']} {inst['status'] or ''} private {inst['private_ip'] or '-'} "
+                    f"public {inst['public_ip'] or '-'}"
+                )
+    if view["outputs"]:
+        print("  outputs:")
+        for key, value in view["outputs"].items():
+            print(f"    {key}: {_show_value(value)}")
+    print("  attempts:")
+    for n, a in enumerate(view["attempts"], 1):
+        took = f" {a['duration_s']} s" if a["duration_s"] is not None else ""
+        print(
+            f"    {n}. {a['operation']} at {a['site'] or '-'}: {a['outcome']} in phase {a['phase']}{took} "
+            f"(started {a['started_at']})"
+        )
+        if a["cause"]:
+            print(f"       cause: {a['cause']}")
+        for line in a["details"][:8]:
+            print(f"         {line}")
+        if a["cleanup"]:
+            print(f"       cleaned up: {', '.join(a['cleanup'])}")
+
+
+def _show_value(value) -> str:
+    if isinstance(value, str) and value.startswith("secret:"):
+        return "<secret: shown with outputs --show-secrets>"
+    return str(value)
+
+
+# ---------------------------------------------------------------------- handlers
+def _list(args: argparse.Namespace) -> int:
+    with open_state_from_args(args) as state:
+        records = state.list(include_deleted=args.all)
+    rows = [
+        {
+            "id": r["id"],
+            "template": Path(r["template"]).name,
+            "status": r["status"],
+            "stale": _stale(r),
+            "site": r.get("site"),
+            "created_at": _when(r["created_at"]),
+        }
+        for r in records
+    ]
+
+    def human(data):
+        if not data:
+            print("no deployments (infn-cloud deploy TEMPLATE creates one)")
+            return
+        print(f"{'ID':<38}{'TEMPLATE':<28}{'STATUS':<22}{'SITE':<18}CREATED")
+        for r in data:
+            status = r["status"] + ("*" if r["stale"] else "")
+            print(f"{r['id']:<38}{r['template']:<28}{status:<22}{r['site'] or '-':<18}{r['created_at']}")
+        if any(r["stale"] for r in data):
+            print("* stale: the process running it is gone; use retry or delete")
+
+    emit(args, rows, human)
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    with open_state_from_args(args) as state:
+        view = record_view(state.get(args.id))
+    emit(args, view, print_record)
+    return 0
+
+
+def _outputs(args: argparse.Namespace) -> int:
+    with open_state_from_args(args) as state:
+        record = state.get(args.id)
+    outputs = dict(record.get("outputs") or {})
+    if record["status"] != "CREATE_COMPLETE" and not outputs:
+        raise NotFoundError(
+            f"deployment {record['id']} has no outputs: it is {record['status']}",
+            details=[f"see: infn-cloud show {record['id']}"],
+        )
+    if args.show_secrets:
+        from infn_cloud.deploy.redaction import unredact
+        from infn_cloud.secrets import open_store
+
+        secrets = open_store().get_all(record["id"])
+        outputs = {
+            k: (secrets.get(v[len("secret:") :], v) if isinstance(v, str) and v.startswith("secret:") else v)
+            for k, v in unredact(outputs, secrets).items()
+        }
+    data = {"id": record["id"], "outputs": outputs}
+
+    def human(d):
+        for key, value in d["outputs"].items():
+            print(f"{key}: {value if args.show_secrets else _show_value(value)}")
+
+    emit(args, data, human)
+    return 0
+
+
+def _logs(args: argparse.Namespace) -> int:
+    from infn_cloud.deploy.lifecycle import deployment_dir
+
+    with open_state_from_args(args) as state:
+        record = state.get(args.id)
+    directory = deployment_dir(record["id"])
+    log = directory / "deploy.log"
+    text = log.read_text(encoding="utf-8") if log.exists() else ""
+    runs = []
+    artifacts = directory / "artifacts"
+    if artifacts.is_dir():
+        for run in sorted(artifacts.iterdir(), key=lambda p: p.stat().st_mtime):
+            stdout = run / "stdout"
+            runs.append({"ident": run.name, "status": _read(run / "status"), "stdout": str(stdout)})
+    data = {"id": record["id"], "log": text, "log_file": str(log), "ansible_runs": runs}
+
+    def human(d):
+        print(d["log"], end="")
+        if not d["log"]:
+            print(f"(no log for {d['id']})")
+        for run in d["ansible_runs"]:
+            print(f"ansible run {run['ident']}: {run['status'] or '?'}; output: {run['stdout']}")
+            if args.ansible:
+                print(_read(Path(run["stdout"])) or "")
+
+    emit(args, data, human)
+    return 0
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "list", help="list deployments", description="List the deployments of the state store, oldest first."
+    )
+    p.add_argument("--all", action="store_true", help="include deleted deployments")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    add_state_argument(p)
+    p.set_defaults(func=_list)
+
+    p = subparsers.add_parser(
+        "show",
+        help="show one deployment and every attempt",
+        description="Show a deployment: status, site, inputs (secrets redacted), nodes, outputs and every "
+        "attempt with its site, phase and cause. ID may be a unique prefix. Exit 3 if unknown.",
+    )
+    p.add_argument("id", metavar="ID")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    add_state_argument(p)
+    p.set_defaults(func=_show)
+
+    p = subparsers.add_parser(
+        "outputs",
+        help="print a deployment's outputs",
+        description="Print the outputs of a deployment. Secret outputs (e.g. the HTCondor pool password) "
+        "are only shown with --show-secrets, read from the secret store.",
+    )
+    p.add_argument("id", metavar="ID")
+    p.add_argument("--show-secrets", action="store_true", help="print secret values")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    add_state_argument(p)
+    p.set_defaults(func=_outputs)
+
+    p = subparsers.add_parser(
+        "logs",
+        help="print a deployment's log",
+        description="Print the deployment log (phases, tasks, failures) and where each ansible run's "
+        "full output is; --ansible prints those outputs too.",
+    )
+    p.add_argument("id", metavar="ID")
+    p.add_argument("--ansible", action="store_true", help="also print ansible-playbook output")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    add_state_argument(p)
+    p.set_defaults(func=_logs)
