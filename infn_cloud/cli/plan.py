@@ -146,8 +146,12 @@ def redacted(plan: dict) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     plan = redacted(build_plan(args))
-    emit(args, plan, print_plan)
-    return 0
+    if getattr(args, "no_sites", True):
+        emit(args, plan, print_plan)
+        return 0
+    from infn_cloud.cli.plan_sites import plan_with_sites  # site selection (the CLI's part)
+
+    return plan_with_sites(args, plan, print_plan, emit)
 
 
 def register(subparsers) -> None:
@@ -159,4 +163,7 @@ def register(subparsers) -> None:
         "3 template not found, 64 usage error.",
     )
     add_template_arguments(parser)
+    from infn_cloud.cli.plan_sites import add_plan_site_arguments
+
+    add_plan_site_arguments(parser)
     parser.set_defaults(func=run)

@@ -1,0 +1,55 @@
+"""Site selection for `infn-cloud plan`: which site would be chosen and why, and why not the others.
+
+Kept out of plan.py (the TOSCA engine's command) so that each part has one owner. Nothing is
+created: selection reads the registry and, for local sites, what podman already runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from infn_cloud.cli.sites import add_site_arguments, load_registry_from_args, print_selection
+from infn_cloud.errors import EXIT_NO_SITE, NoSiteError
+
+
+def add_plan_site_arguments(parser: argparse.ArgumentParser) -> None:
+    add_site_arguments(parser)
+    parser.add_argument("--no-sites", action="store_true", help="only the TOSCA plan: skip site selection")
+
+
+def _history() -> list[dict]:
+    """Past attempts from the state store, if there is one (plan never creates it)."""
+    from infn_cloud.state import default_db_path, open_state
+
+    if not default_db_path().exists():
+        return []
+    with open_state() as state:
+        return state.site_history()
+
+
+def plan_with_sites(args: argparse.Namespace, plan: dict, print_plan, emit) -> int:
+    from infn_cloud.federation import describe_selection, select_sites
+
+    registry = load_registry_from_args(args)
+    try:
+        selection = select_sites(plan, registry, group=args.group, policy=args.site, history=_history())
+    except NoSiteError as exc:
+        message, details = exc.message, exc.details
+        data = dict(plan, selection={"chosen": None, "error": message, "rejected": details})
+
+        def human(d):
+            print_plan(plan)
+            print(f"No site: {message}")
+            for line in details:
+                print(f"  {line}")
+
+        emit(args, data, human)
+        return EXIT_NO_SITE
+    data = dict(plan, selection=describe_selection(selection))
+
+    def human(d):
+        print_plan(plan)
+        print_selection(selection)
+
+    emit(args, data, human)
+    return 0

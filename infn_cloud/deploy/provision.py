@@ -1,0 +1,120 @@
+"""Controller-side provisioning step for playbooks/provision.yml and deprovision.yml.
+
+``infn-cloud deploy`` provisions in-process (it needs per-site fallback and progress); plain
+ansible-playbook and AWX users run the same drivers through this entry point:
+
+    python -m infn_cloud.deploy.provision create --plan-file P --placement-file C \
+        --deployment-id ID --output DOC [--registry DIR]
+    python -m infn_cloud.deploy.provision delete --site SITE --deployment-id ID [--registry DIR]
+
+``create`` writes the deployment document (0600) the infn.cloud.deployment inventory plugin
+reads, with get_attribute expressions resolved and secret input values replaced by
+``<secret:NAME>`` markers (pass the real values to configure.yml as extra vars). It prints one
+JSON line: {"changed", "document", "site", "hosts", "secret_vars"}. Errors: message on stderr,
+the infn-cloud exit codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from infn_cloud.deploy.lifecycle import _write_json_private
+from infn_cloud.deploy.redaction import redact, secret_role_vars
+from infn_cloud.errors import InfnCloudError, UsageError
+
+
+def _load_json(path: str, what: str) -> dict:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{what} {path}: {exc}") from None
+
+
+def create(args: argparse.Namespace) -> dict:
+    from infn_cloud.federation import get_driver, load_registry
+    from infn_cloud.tosca.attributes import resolve_attributes
+
+    plan = _load_json(args.plan_file, "plan file")
+    placement = _load_json(args.placement_file, "placement file")
+    registry = load_registry(args.registry)
+    site = registry.sites.get(placement.get("site"))
+    if site is None:
+        raise UsageError(f"placement names site {placement.get('site')!r}, not in the registry")
+    driver = get_driver(site, public_key=args.public_key)
+    before = driver.describe(args.deployment_id)
+    driver.create(args.deployment_id, plan, placement, progress=lambda m: print(m, file=sys.stderr))
+    resources = driver.wait(args.deployment_id, None, timeout=args.timeout)
+    secrets = {
+        name: str(plan["inputs"][name])
+        for name in plan.get("secret_inputs") or []
+        if plan.get("inputs", {}).get(name) not in (None, "")
+    }
+    resolved = resolve_attributes(plan, resources)
+    secret_vars = sorted(secret_role_vars(resolved, secrets))
+    document = {
+        "id": args.deployment_id,
+        "site": site.name,
+        "plan": redact(resolved, secrets),
+        "resources": resources,
+        "status": "CREATE_IN_PROGRESS",
+        "secret_vars": secret_vars,
+    }
+    _write_json_private(Path(args.output), document)
+    hosts = [i["name"] for insts in resources["nodes"].values() for i in insts]
+    return {
+        "changed": not before.get("nodes"),
+        "document": str(args.output),
+        "site": site.name,
+        "hosts": hosts,
+        "secret_vars": secret_vars,
+    }
+
+
+def delete(args: argparse.Namespace) -> dict:
+    from infn_cloud.federation import get_driver, load_registry
+
+    registry = load_registry(args.registry)
+    site = registry.sites.get(args.site)
+    if site is None:
+        raise UsageError(f"site {args.site} is not in the registry {args.registry}")
+    removed = get_driver(site).delete(args.deployment_id, progress=lambda m: print(m, file=sys.stderr))
+    return {"changed": bool(removed), "removed": removed}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infn_cloud.deploy.provision")
+    sub = parser.add_subparsers(dest="action", required=True)
+    p = sub.add_parser("create")
+    p.add_argument("--plan-file", required=True)
+    p.add_argument("--placement-file", required=True)
+    p.add_argument("--deployment-id", required=True)
+    p.add_argument("--output", required=True)
+    p.add_argument("--public-key")
+    p.add_argument("--timeout", type=int, default=600)
+    p.add_argument("--registry")
+    p.set_defaults(func=create)
+    p = sub.add_parser("delete")
+    p.add_argument("--site", required=True)
+    p.add_argument("--deployment-id", required=True)
+    p.add_argument("--registry")
+    p.set_defaults(func=delete)
+    args = parser.parse_args(argv)
+    if not args.registry:
+        from infn_cloud.cli.sites import registry_path
+
+        args.registry = str(registry_path(argparse.Namespace(registry=None)))
+    try:
+        print(json.dumps(args.func(args)))
+    except InfnCloudError as exc:
+        print(f"infn-cloud provision: error: {exc.message}", file=sys.stderr)
+        for line in exc.details:
+            print(f"  {line}", file=sys.stderr)
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

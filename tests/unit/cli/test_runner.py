@@ -1,0 +1,121 @@
+"""infn_cloud.runner against a real ansible-playbook on localhost: secrets, artifacts, failures."""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+import time
+
+import pytest
+
+from infn_cloud.runner import environment, run_playbook, write_inventory
+from infn_cloud.secrets.leakscan import scan
+
+pytest.importorskip("ansible_runner")
+
+PLAYBOOK = """
+- name: Check what the runner hands over
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: The secret arrives, the plain var too
+      ansible.builtin.assert:
+        that:
+          - my_secret is string and my_secret | length > 10
+          - plain_var == 'visible'
+      no_log: true
+    - name: Fail when asked
+      ansible.builtin.fail:
+        msg: "asked to fail"
+      when: fail_now | default(false) | bool
+"""
+
+
+@pytest.fixture
+def playbook(tmp_path):
+    path = tmp_path / "check.yml"
+    path.write_text(PLAYBOOK)
+    inventory = tmp_path / "hosts.ini"
+    inventory.write_text(
+        "localhost ansible_connection=local ansible_python_interpreter={{ ansible_playbook_python }}\n"
+    )
+    return path, inventory
+
+
+def test_secret_extravars_reach_ansible_and_no_file_or_artifact_keeps_them(playbook, tmp_path):
+    path, inventory = playbook
+    secret = "Zq9-unique-secret-value-4711"
+    events = []
+    result = run_playbook(
+        str(path),
+        inventory=inventory,
+        artifact_dir=tmp_path / "artifacts",
+        ident="run1",
+        extravars={"plain_var": "visible"},
+        secret_extravars={"my_secret": secret},
+        on_event=events.append,
+    )
+    assert result.ok, result.failures
+    assert result.stats["ok"]
+    assert any(e.get("event") == "playbook_on_stats" for e in events)
+    run_dir = tmp_path / "artifacts" / "run1"
+    assert (run_dir / "stdout").exists() and (run_dir / "job_events").is_dir()
+    assert stat.S_IMODE(os.stat(tmp_path / "artifacts").st_mode) == 0o700
+    assert scan({"secret": secret}, paths=[tmp_path]) == []
+    assert "Zq9" not in (run_dir / "command").read_text()
+
+
+def test_failures_are_reported_with_task_and_host(playbook, tmp_path):
+    path, inventory = playbook
+    result = run_playbook(
+        str(path),
+        inventory=inventory,
+        artifact_dir=tmp_path / "artifacts",
+        ident="run2",
+        extravars={"plain_var": "visible", "fail_now": True},
+        secret_extravars={"my_secret": "another-long-secret"},
+    )
+    assert result.status == "failed"
+    assert result.failures[0]["task"] == "Fail when asked"
+    assert "asked to fail" in result.cause()
+    assert "localhost" in result.cause()
+
+
+def test_cancel_stops_the_run(tmp_path):
+    path = tmp_path / "slow.yml"
+    path.write_text(
+        "- name: Slow\n  hosts: localhost\n  connection: local\n  gather_facts: false\n  tasks:\n"
+        "    - name: Sleep\n      ansible.builtin.command: sleep 60\n      changed_when: false\n"
+    )
+    inventory = tmp_path / "hosts.ini"
+    inventory.write_text(
+        "localhost ansible_connection=local ansible_python_interpreter={{ ansible_playbook_python }}\n"
+    )
+    cancel = threading.Event()
+    threading.Timer(3, cancel.set).start()
+    started = time.monotonic()
+    result = run_playbook(
+        str(path), inventory=inventory, artifact_dir=tmp_path / "a", ident="slow", cancel=cancel
+    )
+    assert result.status == "canceled"
+    assert time.monotonic() - started < 40
+    assert result.cause() == "cancelled by the user"
+
+
+def test_environment_sets_host_key_checking_explicitly(tmp_path):
+    assert environment("podman")["ANSIBLE_HOST_KEY_CHECKING"] == "False"
+    env = environment("ssh", tmp_path / "known_hosts")
+    assert env["ANSIBLE_HOST_KEY_CHECKING"] == "True"
+    assert "StrictHostKeyChecking=accept-new" in env["ANSIBLE_SSH_ARGS"]
+    assert f"UserKnownHostsFile={tmp_path / 'known_hosts'}" in env["ANSIBLE_SSH_ARGS"]
+    with pytest.raises(ValueError):
+        environment("ssh")
+
+
+def test_inventory_file_is_private_and_names_the_document(tmp_path):
+    path = write_inventory(tmp_path, tmp_path / "deployment.json")
+    assert path.name.endswith("deployment.yml")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert "plugin: infn.cloud.deployment" in path.read_text()
