@@ -1,0 +1,107 @@
+"""Benchmark: `infn-cloud deploy` against the same playbook run with plain ansible-playbook.
+
+1. overhead: `infn-cloud deploy` of a template (provision + configure + records) versus the
+   local driver's create + `ansible-playbook playbooks/configure.yml` with the same deployment
+   inventory on hosts provisioned the same way. Goal <= 1.1.
+2. idempotence: a second configure run (nothing to change) versus the first. Goal <= 0.25.
+Prints ratios; no asserts (timings depend on the machine). Needs podman and the local images.
+
+    python tests/benchmarks/bench_cli.py [TEMPLATE]     (default tosca_templates/single_vm.yaml)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _timed(argv: list[str], env: dict) -> tuple[float, subprocess.CompletedProcess]:
+    started = time.monotonic()
+    proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        sys.exit(f"failed: {' '.join(argv)}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    return time.monotonic() - started, proc
+
+
+def main() -> None:
+    template = sys.argv[1] if len(sys.argv) > 1 else "tosca_templates/single_vm.yaml"
+    base = Path(tempfile.mkdtemp(prefix="bench-cli-"))
+    env = dict(os.environ, INFN_CLOUD_STATE_DIR=str(base / "state"), XDG_CONFIG_HOME=str(base / "config"))
+    py = sys.executable
+
+    # 1a. infn-cloud deploy
+    t_cli, proc = _timed([py, "-m", "infn_cloud", "deploy", template, "--json", "--quiet"], env)
+    dep = json.loads(proc.stdout)["id"]
+    inventory = base / "state" / "deployments" / dep / "infn_cloud.deployment.yml"
+    ansible_env = dict(env, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".ansible" / "collections"))
+
+    # 2. second configure of the same hosts (idempotent) vs the configure phase of the deploy
+    t_first = float(json.loads(proc.stdout)["attempts"][-1]["timings"].get("configure_s") or 0)
+    t_second, _ = _timed(
+        [str(Path(py).parent / "ansible-playbook"), "-i", str(inventory), "playbooks/configure.yml"],
+        ansible_env,
+    )
+    _timed([py, "-m", "infn_cloud", "delete", dep, "--quiet"], env)
+
+    # 1b. plain: the driver's create + ansible-playbook configure.yml on fresh, equal hosts
+    plain = base / "plain"
+    plain.mkdir()
+    script = (
+        "import json,sys\n"
+        "from infn_cloud.tosca import make_plan\n"
+        "from infn_cloud.federation import load_registry, select_sites, get_driver\n"
+        "from infn_cloud.tosca.attributes import resolve_attributes\n"
+        "plan = make_plan(sys.argv[1]); reg = load_registry('inventories/local')\n"
+        "best = select_sites(plan, reg).best; d = get_driver(reg.sites[best.site])\n"
+        "d.create('bench-plain', plan, best); res = d.wait('bench-plain')\n"
+        "json.dump({'id': 'bench-plain', 'site': best.site, 'plan': resolve_attributes(plan, res),"
+        " 'resources': res, 'status': 'CREATE_IN_PROGRESS'}, open(sys.argv[2], 'w'))\n"
+    )
+    (plain / "bench.deployment.yml").write_text(
+        f"plugin: infn.cloud.deployment\ndeployment_file: {plain / 'deployment.json'}\n"
+    )
+    started = time.monotonic()
+    _timed([py, "-c", script, template, str(plain / "deployment.json")], env)
+    _timed(
+        [
+            str(Path(py).parent / "ansible-playbook"),
+            "-i",
+            str(plain / "bench.deployment.yml"),
+            "playbooks/configure.yml",
+        ],
+        ansible_env,
+    )
+    t_plain = time.monotonic() - started
+    _timed(
+        [
+            py,
+            "-m",
+            "infn_cloud.deploy.provision",
+            "delete",
+            "--site",
+            "LOCAL-BACKBONE",
+            "--deployment-id",
+            "bench-plain",
+        ],
+        env,
+    )
+
+    print(f"template: {template}")
+    print(f"infn-cloud deploy:                         {t_cli:7.1f} s")
+    print(f"driver create + ansible-playbook configure: {t_plain:7.1f} s")
+    print(f"overhead ratio (goal <= 1.1):               {t_cli / t_plain:7.2f}")
+    print(f"first configure (inside deploy):            {t_first:7.1f} s")
+    print(f"second configure, idempotent:               {t_second:7.1f} s")
+    if t_first:
+        print(f"idempotent ratio (goal <= 0.25):            {t_second / t_first:7.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""Fixtures for end-to-end CLI tests on the local site (podman containers with systemd)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+LABEL = "org.infn.cloud.deployment"
+
+
+def _podman_ready() -> str | None:
+    if shutil.which("podman") is None:
+        return "podman is not installed"
+    if subprocess.run(["podman", "image", "exists", "localhost/debian:trixie"], check=False).returncode:
+        return "localhost/debian:trixie is missing (scripts/test-hosts.sh builds it)"
+    return None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _needs_podman():
+    reason = _podman_ready()
+    if reason:
+        pytest.skip(reason)
+
+
+class Cli:
+    """Runs the real `infn-cloud` (python -m infn_cloud) with an isolated state and config dir."""
+
+    def __init__(self, base: Path):
+        self.state = base / "state"
+        self.env = dict(os.environ)
+        self.env.update(
+            INFN_CLOUD_STATE_DIR=str(self.state),
+            XDG_CONFIG_HOME=str(base / "config"),
+            INFN_CLOUD_REGISTRY=str(ROOT / "inventories" / "local"),
+        )
+        self.env.pop("INFN_CLOUD_VAULT_ADDR", None)
+        self.env.pop("INFN_CLOUD_FAIL_SITES", None)
+        self.created: list[str] = []
+
+    def popen(self, *args: str, env: dict | None = None) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "infn_cloud", *args],
+            cwd=ROOT,
+            env={**self.env, **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def run(self, *args: str, env: dict | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
+        proc = self.popen(*args, env=env)
+        out, err = proc.communicate(timeout=timeout)
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+    def json(self, *args: str, **kw) -> tuple[int, dict | list]:
+        result = self.run(*args, "--json", **kw)
+        try:
+            return result.returncode, json.loads(result.stdout)
+        except ValueError:
+            raise AssertionError(
+                f"not JSON (rc {result.returncode}): {result.stdout}\n{result.stderr}"
+            ) from None
+
+    def deploy(self, template: str, *extra: str, env: dict | None = None) -> tuple[int, dict]:
+        rc, data = self.json("deploy", template, *extra, env=env)
+        if isinstance(data, dict) and data.get("id"):
+            self.created.append(data["id"])
+        return rc, data
+
+    def ids(self) -> list[str]:
+        _, rows = self.json("list", "--all")
+        return [r["id"] for r in rows]
+
+
+def leftovers(deployment_id: str) -> dict[str, list[str]]:
+    """Containers and volumes podman still has for a deployment."""
+
+    def names(*cmd):
+        out = subprocess.run(["podman", *cmd], capture_output=True, text=True, check=True).stdout
+        return [line for line in out.split() if line]
+
+    return {
+        "containers": names(
+            "ps", "-a", "--filter", f"label={LABEL}={deployment_id}", "--format", "{{.Names}}"
+        ),
+        "volumes": names(
+            "volume", "ls", "--filter", f"label={LABEL}={deployment_id}", "--format", "{{.Name}}"
+        ),
+    }
+
+
+def local_networks_without_containers() -> list[str]:
+    """Site networks of the local driver that no container uses any more (should not exist)."""
+    out = subprocess.run(
+        ["podman", "network", "ls", "--format", "{{.Name}}"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    stale = []
+    for net in out:
+        if not net.startswith("infn-cloud-local-"):
+            continue
+        users = subprocess.run(
+            ["podman", "ps", "-a", "--filter", f"network={net}", "--format", "{{.Names}}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        if not users:
+            stale.append(net)
+    return stale
+
+
+@pytest.fixture
+def cli(tmp_path):
+    c = Cli(tmp_path)
+    yield c
+    # Whatever a test left behind (it failed half-way): delete by label, never leave containers.
+    for dep in set(c.created) | set(c.ids() if c.state.exists() else []):
+        c.run("delete", dep, "--force", "--quiet", timeout=300)
