@@ -3,6 +3,8 @@
 import json
 
 IMAGE = "localhost/busybox:test"
+# `podman exec` straight into the test host: faster than testinfra's ansible backend.
+testinfra_hosts = ["podman://dockercompose-trixie"]
 
 
 def _curl(host, port, path=""):
