@@ -63,8 +63,16 @@ def notebook(text):
         "nbformat": 4,
         "nbformat_minor": 5,
         "metadata": {},
-        "cells": [{"cell_type": "code", "id": "persist", "metadata": {}, "execution_count": None,
-                   "outputs": [], "source": text}],
+        "cells": [
+            {
+                "cell_type": "code",
+                "id": "persist",
+                "metadata": {},
+                "execution_count": None,
+                "outputs": [],
+                "source": text,
+            }
+        ],
     }
 
 
@@ -74,14 +82,20 @@ def main(argv):
     session.verify = CA
     final, hosts, idp = login(session, user, password)
     result = {"status": final.status_code, "url": final.url, "hosts": hosts, "idp": idp}
+    if final.status_code == 200:
+        result["admin_page"] = session.get(f"{HUB}/hub/admin", timeout=30).status_code
     if command == "login" or final.status_code != 200:
         print(json.dumps(result))
         return 0
     result["spawn_seconds"] = round(spawn(session, user), 1)
     url = f"{HUB}/user/{user}/api/contents/{argv[4]}"
     if command == "write":
-        put = session.put(url, json={"type": "notebook", "format": "json", "content": notebook(argv[5])},
-                          headers=xsrf_headers(session, user), timeout=30)
+        put = session.put(
+            url,
+            json={"type": "notebook", "format": "json", "content": notebook(argv[5])},
+            headers=xsrf_headers(session, user),
+            timeout=30,
+        )
         result["put_status"] = put.status_code
     got = session.get(url, params={"content": "1"}, timeout=30)
     result["get_status"] = got.status_code
