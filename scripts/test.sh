@@ -4,7 +4,8 @@
 #
 # Usage: scripts/test.sh [STAGE...]
 #   stages: lint unit sanity molecule integration   (default: all, in this order)
-#   MOLECULE_SCENARIOS="common/default htcondor/default" limits the molecule stage.
+#   MOLECULE_SCENARIOS="common/default htcondor/default" limits the molecule stage;
+#   MOLECULE_JOBS (default 2) scenarios run side by side, each logging to .cache/test-logs/.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -60,13 +61,37 @@ sanity() {  # ansible-test needs the collection at .../ansible_collections/infn/
 # pylint adds ~10 minutes on 2 cores and ruff covers its checks for our code.
 SANITY_ARGS=(--skip-test pylint)
 
+molecule_one() {  # molecule_one ROLE/SCENARIO LOG: full molecule test, output to LOG
+  local role=${1%%/*} name=${1#*/}
+  (cd "roles/$role" && molecule test -s "$name") >"$2" 2>&1
+}
+
 molecule_all() {
-  local scenario role name rc=0
-  for scenario in ${MOLECULE_SCENARIOS:-$(cd roles && ls -d */molecule/*/ | sed 's|/molecule/|/|; s|/$||')}; do
-    role=${scenario%%/*} name=${scenario#*/}
-    step "molecule $role/$name" bash -c "cd roles/$role && molecule test -s $name"
+  # Scenarios spend much of their time waiting on apt and systemd, so two run side by side
+  # (MOLECULE_JOBS); container and network names are unique per scenario.
+  local jobs=${MOLECULE_JOBS:-2} logs=.cache/test-logs scenario
+  local -a scenarios
+  mkdir -p "$logs"
+  read -r -a scenarios <<< "${MOLECULE_SCENARIOS:-$(cd roles && ls -d */molecule/*/ | sed 's|/molecule/|/|; s|/$||' | tr '\n' ' ')}"
+  for scenario in "${scenarios[@]}"; do
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
+    echo "=== molecule $scenario (started $(date +%T), log: $logs/${scenario//\//-}.log)"
+    ( start=$(date +%s); molecule_one "$scenario" "$logs/${scenario//\//-}.log"; rc=$?
+      echo "$rc $(( $(date +%s) - start ))" > "$logs/${scenario//\//-}.rc" ) &
   done
-  return $rc
+  wait
+  for scenario in "${scenarios[@]}"; do
+    local log="$logs/${scenario//\//-}.log" rc took
+    read -r rc took < "$logs/${scenario//\//-}.rc"
+    if [ "$rc" -eq 0 ]; then
+      passed=$((passed + 1)); results+=("ok      ${took}s  molecule $scenario")
+      grep -E "passed|failed" "$log" | grep -E "^[^a-z]*=+ .* in [0-9.]+s" | tail -n 1
+    else
+      failed=$((failed + 1)); results+=("FAILED  ${took}s  molecule $scenario (exit $rc)")
+      echo "=== molecule $scenario failed; last lines of $log:"
+      tail -n 150 "$log"
+    fi
+  done
 }
 
 for stage in "${stages[@]}"; do
