@@ -185,6 +185,12 @@ def _outputs(args: argparse.Namespace) -> int:
     with open_state_from_args(args) as state:
         record = state.get(args.id)
     outputs = dict(record.get("outputs") or {})
+    if record["status"] == "DELETE_COMPLETE":
+        # The record keeps them for `show`, but the addresses are gone and so are the secrets.
+        raise NotFoundError(
+            f"deployment {record['id']} was deleted: its outputs no longer exist",
+            details=[f"what it had: infn-cloud show {record['id']}"],
+        )
     if record["status"] != "CREATE_COMPLETE" and not outputs:
         raise NotFoundError(
             f"deployment {record['id']} has no outputs: it is {record['status']}",
