@@ -3,7 +3,10 @@
 - image ``localhost/debian:<suite>`` (built by scripts/test-hosts.sh), ``--systemd=always``,
   ``/sbin/init``, host name = container name ``<deployment>-<node>-<index>``;
 - one podman network per site (``infn-cloud-<site>``, DNS on: containers reach each other by
-  name), removed when the last container on it goes;
+  name), removed when the last container on it goes. Creating it and attaching containers,
+  and checking it is unused and removing it, hold a lock file per network, so that two
+  ``infn-cloud`` processes working on the same site (two deploys, a deploy and a delete)
+  neither both create it nor remove it under each other;
 - block storage = a podman volume per (instance, volume) mounted at the volume's mount path;
 - every container and volume carries the labels org.infn.cloud.deployment/site/node/index, so
   ``describe``/``delete`` find them from podman alone, also after the caller crashed;
@@ -16,9 +19,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from infn_cloud.errors import OperationFailed
@@ -74,6 +83,17 @@ class LocalDriver(Driver):
                 details=detail[-5:],
             )
         return proc
+
+    @contextlib.contextmanager
+    def _network_lock(self) -> Iterator[None]:
+        """Serialise network create/attach against network removal across processes."""
+        path = Path(tempfile.gettempdir()) / f"infn-cloud-{self.network}.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
 
     def _json(self, *args: str) -> Any:
         out = self._run(*args).stdout.strip()
@@ -192,7 +212,8 @@ class LocalDriver(Driver):
                     details=["build the local images with: scripts/test-hosts.sh"],
                 )
         try:
-            self._create(deployment_id, instances, progress)
+            with self._network_lock():
+                self._create(deployment_id, instances, progress)
         except Exception as exc:
             self._progress(progress, f"creation failed, removing what was created for {deployment_id}")
             removed = self.delete(deployment_id)
@@ -342,10 +363,11 @@ class LocalDriver(Driver):
             self._progress(progress, f"removing volumes {', '.join(volumes)}")
             self._run("volume", "rm", "--force", *volumes)
             deleted += [f"volume/{v}" for v in volumes]
-        if self._run("network", "exists", self.network, check=False).returncode == 0:
-            users = self._json("ps", "-a", "--filter", f"network={self.network}", "--format", "json")
-            if not users:
-                self._progress(progress, f"removing network {self.network} (no other deployment uses it)")
-                self._run("network", "rm", self.network)
-                deleted.append(f"network/{self.network}")
+        with self._network_lock():
+            if self._run("network", "exists", self.network, check=False).returncode == 0:
+                users = self._json("ps", "-a", "--filter", f"network={self.network}", "--format", "json")
+                if not users:
+                    self._progress(progress, f"removing network {self.network} (no other deployment uses it)")
+                    self._run("network", "rm", self.network)
+                    deleted.append(f"network/{self.network}")
         return deleted
