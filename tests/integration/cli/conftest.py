@@ -79,6 +79,11 @@ class Cli:
         _, rows = self.json("list", "--all")
         return [r["id"] for r in rows]
 
+    def cleanup(self) -> None:
+        """Whatever a test left behind (it failed half-way): delete by label, never leave containers."""
+        for dep in set(self.created) | set(self.ids() if self.state.exists() else []):
+            self.run("delete", dep, "--force", "--quiet", timeout=300)
+
 
 def leftovers(deployment_id: str) -> dict[str, list[str]]:
     """Containers and volumes podman still has for a deployment."""
@@ -121,6 +126,12 @@ def local_networks_without_containers() -> list[str]:
 def cli(tmp_path):
     c = Cli(tmp_path)
     yield c
-    # Whatever a test left behind (it failed half-way): delete by label, never leave containers.
-    for dep in set(c.created) | set(c.ids() if c.state.exists() else []):
-        c.run("delete", dep, "--force", "--quiet", timeout=300)
+    c.cleanup()
+
+
+@pytest.fixture(scope="module")
+def module_cli(tmp_path_factory):
+    """One state dir for a module whose tests share a deployment (deploying is the slow part)."""
+    c = Cli(tmp_path_factory.mktemp("cli"))
+    yield c
+    c.cleanup()
