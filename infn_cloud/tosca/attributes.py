@@ -11,7 +11,9 @@ fills them in, in role variables and in outputs:
 - ``tosca_id``: the server id; ``tosca_name``: the node template name; ``hostname``/``fqdn``;
 - a software node's attributes are its host's (``HOST`` was filled in by the planner);
 - with an index, one instance; without, the value itself for a node that is not scalable
-  (max 1) and a list over instances for scalable nodes, as the INDIGO orchestrator returns.
+  and a list over instances for scalable nodes (a ``scalable`` capability in the template,
+  whatever its count, or max > 1), as the INDIGO orchestrator returns: the type of an output
+  must not depend on how many instances the user asked for.
 Expressions that cannot be resolved become None and add a warning to ``plan["warnings"]``.
 """
 
@@ -86,7 +88,8 @@ class _Resolver:
                 )
                 return None
             return values[index]
-        scalable = int(((self.plan.get("compute") or {}).get(compute) or {}).get("max", 1) or 1) > 1
+        spec = (self.plan.get("compute") or {}).get(compute) or {}
+        scalable = bool(spec.get("scalable")) or int(spec.get("max", 1) or 1) > 1
         if scalable or len(values) != 1:
             return values
         return values[0]

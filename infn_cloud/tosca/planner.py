@@ -459,6 +459,9 @@ def _compute_entry(analysis, resolver, name, props, kinds, warnings) -> dict:
         "count": count,
         "min": minimum,
         "max": maximum,
+        # Declared in the template (even at count 1): get_attribute without an index then gives
+        # a list, as INDIGO does (INFN's mesos_cluster feeds such a list into a list property).
+        "scalable": "scalable" in (resolver.nodes[name].get("capabilities") or {}),
         "num_cpus": _int(host.get("num_cpus"), 1),
         "mem_size_mb": _size(host.get("mem_size"), "MB", 1000),
         "disk_size_gb": _size(host.get("disk_size"), "GB", 0),

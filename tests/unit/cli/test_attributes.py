@@ -96,3 +96,11 @@ def test_local_site_public_address_falls_back_to_private_and_single_nodes_are_sc
     res = _resources(driver="openstack")
     res["nodes"]["cm"][0]["public_ip"] = None
     assert resolve_outputs(_plan(), res)["cm_public"] is None
+
+
+def test_declared_scalable_node_gives_a_list_even_at_count_one():
+    """The type of an output must not depend on how many instances the user asked for."""
+    plan = _plan(max_wn=1)
+    assert resolve_outputs(plan, _resources(n_wn=1))["wn_ips"] == "10.0.0.10"  # not declared scalable
+    plan["compute"]["wn"]["scalable"] = True
+    assert resolve_outputs(plan, _resources(n_wn=1))["wn_ips"] == ["10.0.0.10"]
