@@ -105,7 +105,7 @@ for stage in "${stages[@]}"; do
     unit) step "pytest unit" pytest_allow_empty tests/unit ;;
     sanity) step "ansible-test sanity" sanity ;;
     molecule) molecule_all ;;
-    integration) step "pytest integration" pytest_allow_empty -m integration tests/integration ;;
+    integration) step "pytest integration" pytest_allow_empty -m integration --durations=0 tests/integration ;;
   esac
 done
 
