@@ -65,8 +65,10 @@ options:
       meta: {type: str, default: "", description: Free text stored with the device.}
 attributes:
   check_mode:
+    description: Reports whether the ring would change without writing the builder or ring file.
     support: full
   diff_mode:
+    description: Ring files are binary; no diff is returned.
     support: none
 """
 
