@@ -86,12 +86,19 @@ def load_vault_password(password_file: str | os.PathLike | None = None, *, creat
         if not create:
             raise NotFoundError(f"no Ansible Vault password file at {path}")
         _private_dir(path.parent)
+        # Write a complete file aside, then link it into place: a concurrent infn-cloud process
+        # either wins the link or reads the winner's complete file, never an empty one.
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        except FileExistsError:  # created concurrently by another infn-cloud process
-            return load_vault_password(path, create=False)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(generate_secret(48) + "\n")
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(generate_secret(48) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            with contextlib.suppress(FileExistsError):  # created concurrently by another process
+                os.link(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
     _check_private(path)
     password = path.read_text(encoding="utf-8").strip()
     if not password:

@@ -162,3 +162,22 @@ def test_password_channel_needs_the_right_password():
             check=False,
         )
     assert result.returncode != 0 and "some-secret-value-1" not in result.stdout
+
+
+def test_concurrent_first_use_all_get_the_same_password(tmp_path):
+    """Processes creating the password file at once never read it half-written (empty)."""
+    import sys
+
+    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "race"))
+    env.pop("INFN_CLOUD_VAULT_PASSWORD_FILE", None)
+    code = "from infn_cloud.secrets.local_store import load_vault_password as l; print(l())"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for _ in range(8)
+    ]
+    results = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 8, [err.decode() for _, err in results]
+    assert len({out for out, _ in results}) == 1 and results[0][0].strip()
+    assert [p.name for p in (tmp_path / "race").rglob("*") if p.is_file()] == ["vault-password"]
