@@ -51,7 +51,7 @@ def test_fallback_and_two_deploys_at_once(cli):
     results = []
     for proc in procs:
         out, err = proc.communicate(timeout=900)
-        assert proc.returncode == 0, err
+        assert proc.returncode == 0, out + err
         results.append(json.loads(out))
     ids = {r["id"] for r in results}
     cli.created += list(ids)
