@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import shutil
 import tempfile
 import threading
@@ -125,6 +126,21 @@ def environment(connection: str = "podman", known_hosts: str | os.PathLike | Non
     return env
 
 
+# Credentials a user may have in their shell for the CLI itself (clouds.yaml passwords, Vault
+# tokens, S3 keys). ansible-runner copies the whole environment into the child and into
+# artifacts/<ident>/command; the configure playbooks need none of them.
+_CREDENTIAL_ENV = re.compile(
+    r"PASSW|SECRET|TOKEN|CREDENTIAL|PRIVATE|_KEY($|_)|^OS_|^AWS_|^VAULT_|^BAO_", re.IGNORECASE
+)
+
+
+def child_environment(base: dict[str, str], wanted: dict[str, str]) -> dict[str, str]:
+    """The environment for ansible-playbook: ``base`` without credentials, plus ``wanted``."""
+    env = {key: value for key, value in base.items() if not _CREDENTIAL_ENV.search(key)}
+    env.update(wanted)
+    return env
+
+
 def run_playbook(
     playbook: str,
     *,
@@ -146,7 +162,7 @@ def run_playbook(
     """Run ``playbook`` (relative to the collection root) and wait for it; never raises on failure."""
     import time
 
-    import ansible_runner
+    import ansible_runner.interface
 
     from infn_cloud.secrets import VaultPasswordChannel, generate_secret
 
@@ -205,7 +221,7 @@ def run_playbook(
         if vault_password_cmdline:
             cmdline.append(vault_password_cmdline)
         try:
-            runner = ansible_runner.run(
+            runner = ansible_runner.interface.init_runner(
                 private_data_dir=str(private),
                 project_dir=str(root),
                 artifact_dir=str(artifact_dir),
@@ -224,6 +240,8 @@ def run_playbook(
                 status_handler=status_handler,
                 cancel_callback=cancel.is_set,
             )
+            runner.config.env = child_environment(runner.config.env, environment(connection, known_hosts))
+            runner.run()
         finally:
             if channel is not None:
                 channel.__exit__(None, None, None)

@@ -67,6 +67,38 @@ def test_secret_extravars_reach_ansible_and_no_file_or_artifact_keeps_them(playb
     assert "Zq9" not in (run_dir / "command").read_text()
 
 
+def test_shell_credentials_stay_out_of_ansible_and_its_artifacts(tmp_path, monkeypatch):
+    """A user's OpenStack password or Vault token in the CLI's shell never reaches the playbook."""
+    leaked = {"OS_PASSWORD": "os-pass-77xq", "VAULT_TOKEN": "hvs.tok-88yz", "MY_API_KEY": "key-99wv"}
+    for name, value in leaked.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("INFN_CLOUD_HARMLESS", "kept")
+    path = tmp_path / "env.yml"
+    path.write_text(
+        """
+- name: Report which variables the playbook sees
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: Credentials are absent, ordinary variables present
+      ansible.builtin.assert:
+        that:
+          - lookup('ansible.builtin.env', 'OS_PASSWORD') == ''
+          - lookup('ansible.builtin.env', 'VAULT_TOKEN') == ''
+          - lookup('ansible.builtin.env', 'MY_API_KEY') == ''
+          - lookup('ansible.builtin.env', 'INFN_CLOUD_HARMLESS') == 'kept'
+"""
+    )
+    inventory = tmp_path / "hosts.ini"
+    inventory.write_text(
+        "localhost ansible_connection=local ansible_python_interpreter={{ ansible_playbook_python }}\n"
+    )
+    result = run_playbook(str(path), inventory=inventory, artifact_dir=tmp_path / "artifacts", ident="env1")
+    assert result.ok, result.failures
+    assert scan(leaked, paths=[tmp_path / "artifacts"]) == []
+
+
 def test_failures_are_reported_with_task_and_host(playbook, tmp_path):
     path, inventory = playbook
     result = run_playbook(
