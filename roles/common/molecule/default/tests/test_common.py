@@ -49,15 +49,15 @@ def test_sshd_config_valid_and_hardened(host):
     assert host.service("ssh").is_running
 
 
-def test_extra_ca_is_trusted(host):
+def test_extra_ca_is_trusted_and_other_cas_are_kept(host):
     bundle = host.file("/etc/ssl/certs/ca-certificates.crt").content_string
     installed = host.run("ls /usr/local/share/ca-certificates/").stdout.split()
-    ours = [
-        name for name in installed if name.startswith("infn-cloud-") and name != "infn-cloud-host-bundle.crt"
-    ]
+    ours = [name for name in installed if name.startswith("infn-cloud-ca-")]
     assert len(ours) == 1
     pem = host.file(f"/usr/local/share/ca-certificates/{ours[0]}").content_string.strip()
     assert pem in bundle
+    # CAs the role did not install (here the image's local CA bundle) are left alone.
+    assert "infn-cloud-host-bundle.crt" in installed
 
 
 def test_timezone_and_ntp(host):
