@@ -294,10 +294,11 @@ def build_plan(analysis: Analysis) -> dict:
             for cap in ("object_storage", wanted):
                 if cap not in caps:
                     caps.append(cap)
+    software = _merge_common(software)
     software.sort(key=lambda s: (s["wave"], 0 if s["role"] == "infn.cloud.common" else 1, s["node"]))
     for entry in software:
         for host in entry["hosts"]:
-            compute[host]["software"].append(entry["node"])
+            compute[host]["software"] += [entry["node"], *entry.get("merged_nodes", [])]
 
     for entry in compute.values():
         entry["required_capabilities"].sort()
@@ -561,3 +562,24 @@ def _placement(template, resolver) -> dict:
 
 
 __all__ = ["build_plan", "is_secret_input"]
+
+
+def _merge_common(software: list[dict]) -> list[dict]:
+    """Fold software nodes implemented by infn.cloud.common into their host's own common entry.
+
+    Every compute node gets infn.cloud.common; a SingleVM-like node hosted on it configures the
+    same role again. Running it once, with both sets of variables, halves that host's work.
+    """
+    own = {e["hosts"][0]: e for e in software if e["role"] == "infn.cloud.common" and e["node"] in e["hosts"]}
+    merged = []
+    for entry in software:
+        is_common = entry["role"] == "infn.cloud.common" and entry["hosts"]
+        target = own.get(entry["hosts"][0]) if is_common else None
+        if target is None or target is entry:
+            merged.append(entry)
+            continue
+        users = list(target["vars"].get("common_users") or [])
+        users += [u for u in entry["vars"].get("common_users") or [] if u not in users]
+        target["vars"] = {**target["vars"], **entry["vars"], "common_users": users}
+        target.setdefault("merged_nodes", []).append(entry["node"])
+    return merged

@@ -83,6 +83,17 @@ def test_all_errors_are_reported_at_once():
     }
 
 
+def test_common_role_runs_once_per_host_with_the_vm_settings_merged():
+    plan = make_plan("single_vm", inputs={"users": [{"os_user_name": "alice"}]})
+    common = [e for e in plan["software"] if e["role"] == "infn.cloud.common"]
+    assert len(common) == 1, common
+    entry = common[0]
+    assert entry["hosts"] == ["vm_server"]
+    assert entry["vars"]["common_timezone"] == "Etc/UTC"  # from the SingleVM settings node
+    assert [u["os_user_name"] for u in entry["vars"]["common_users"]] == ["alice"]  # from the compute node
+    assert plan["compute"]["vm_server"]["software"] == ["vm_server", "vm_settings"]
+
+
 def test_make_plan_error_details_name_input_value_rule():
     with pytest.raises(ValidationError) as info:
         make_plan("htcondor_cluster", {"num_execute_nodes": 64})
