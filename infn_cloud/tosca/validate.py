@@ -331,13 +331,9 @@ def _check_node_templates(analysis: Analysis) -> None:
             )
 
 
-def _check_properties(analysis, node_name, subject, values, definitions, owner, key) -> None:
+def _check_defined_values(analysis, node_name, subject, values, definitions, definer) -> None:
+    """Check each property value against its definition; unknown names are errors naming `definer`."""
     sink, file = analysis.sink, analysis.file
-    if values is None:
-        values = Mapping()
-    if not isinstance(values, dict):
-        sink.error(file, position(owner, key), f"{subject} {key}", "must be a map", rule="structure")
-        return
     for prop, value in values.items():
         psubject = f"{subject} property '{prop}'"
         if prop not in definitions:
@@ -346,13 +342,23 @@ def _check_properties(analysis, node_name, subject, values, definitions, owner, 
                 file,
                 position(values, prop),
                 psubject,
-                f"is not defined by the type (known: {known})",
+                f"is not defined by {definer} (known: {known})",
                 rule="unknown property",
             )
             continue
         definition = definitions[prop][0] if isinstance(definitions[prop][0], dict) else {}
         where = Where(file, position(values, prop), psubject, raw_text(values, prop))
         check_value_with_inputs(analysis, value, definition, where, node_name)
+
+
+def _check_properties(analysis, node_name, subject, values, definitions, owner, key) -> None:
+    sink, file = analysis.sink, analysis.file
+    if values is None:
+        values = Mapping()
+    if not isinstance(values, dict):
+        sink.error(file, position(owner, key), f"{subject} {key}", "must be a map", rule="structure")
+        return
+    _check_defined_values(analysis, node_name, subject, values, definitions, "the type")
     for prop, (definition, _def_file) in definitions.items():
         if prop in values or not isinstance(definition, dict):
             continue
@@ -437,21 +443,7 @@ def _check_capabilities(analysis, node_name, node, type_name) -> None:
         if not isinstance(values, dict):
             sink.error(file, position(cap, "properties"), subject, "properties must be a map")
             continue
-        for prop, value in values.items():
-            psubject = f"{subject} property '{prop}'"
-            if prop not in props:
-                known = ", ".join(sorted(props)) or "none"
-                sink.error(
-                    file,
-                    position(values, prop),
-                    psubject,
-                    f"is not defined by {cap_type} (known: {known})",
-                    rule="unknown property",
-                )
-                continue
-            definition = props[prop][0] if isinstance(props[prop][0], dict) else {}
-            where = Where(file, position(values, prop), psubject, raw_text(values, prop))
-            check_value_with_inputs(analysis, value, definition, where, node_name)
+        _check_defined_values(analysis, node_name, subject, values, props, cap_type)
 
 
 def _parse_requirements(analysis, node_name, node, type_name) -> list[Requirement]:
