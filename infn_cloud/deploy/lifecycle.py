@@ -33,7 +33,7 @@ from infn_cloud.deploy.progress import ProgressView
 from infn_cloud.deploy.redaction import redact, secret_role_vars, unredact
 from infn_cloud.errors import InfnCloudError, NoSiteError, OperationFailed, UsageError
 from infn_cloud.paths import state_home
-from infn_cloud.state import StateStore, owner_alive
+from infn_cloud.state import ACTIVE_STATUSES, StateStore, owner_alive
 
 DEFAULT_MAX_SITES = 3
 
@@ -342,6 +342,7 @@ class Lifecycle:
                 idle_timeout=timeouts.idle,
                 on_event=self.view.on_event,
                 cancel=self.cancel,
+                owner=deployment_id,
             )
 
         thread = threading.Thread(target=work, name="infn-cloud-configure", daemon=True)
@@ -367,7 +368,7 @@ class Lifecycle:
         deployment_id = record["id"]
         record = self.state.take_ownership(deployment_id, ("CREATE_FAILED",), "CREATE_IN_PROGRESS")
         if record["previous_status"] != "CREATE_FAILED":
-            self.state.abandon_running_attempts(deployment_id, "the process running it stopped (killed?)")
+            self._take_over(deployment_id)
         self.view.attach_log(deployment_dir(deployment_id) / "deploy.log")
         self.view.message(f"retry of {deployment_id} (was {record['previous_status']})")
         secrets = self._load_secrets(deployment_id)
@@ -412,6 +413,15 @@ class Lifecycle:
             record, plan, secrets, registry, candidates[:limit], "retry", timeouts, resume_site=resume_site
         )
 
+    def _take_over(self, deployment_id: str) -> None:
+        """The record's owner is dead: stop what its ansible-playbook left running, close its attempts."""
+        from infn_cloud.runner import stop_leftovers
+
+        stopped = stop_leftovers(deployment_id)
+        if stopped:
+            self.view.message(f"   stopped {len(stopped)} process(es) the dead run left behind")
+        self.state.abandon_running_attempts(deployment_id, "the process running it stopped (killed?)")
+
     # ================================================================== delete
     def delete(self, deployment_id: str, force: bool = False) -> dict:
         from infn_cloud.federation import get_driver, load_registry
@@ -422,18 +432,19 @@ class Lifecycle:
             self.view.message(f"deployment {deployment_id} is already deleted")
             return record
         if force:
-            if record["status"] in (
-                "CREATE_IN_PROGRESS",
-                "UPDATE_IN_PROGRESS",
-                "DELETE_IN_PROGRESS",
-            ) and owner_alive(record):
+            busy = record["status"] in ACTIVE_STATUSES and owner_alive(record)
+            if busy:
                 self.view.message(
                     f"warning: process {record['owner_pid']} is still working on it; deleting anyway"
                 )
             self.state.update(deployment_id, status="DELETE_IN_PROGRESS")
+            if busy:
+                self.state.abandon_running_attempts(deployment_id, "deleted while it was running")
+            else:
+                self._take_over(deployment_id)
         else:
             self.state.take_ownership(deployment_id, (), "DELETE_IN_PROGRESS")
-        self.state.abandon_running_attempts(deployment_id, "the process running it stopped (killed?)")
+            self._take_over(deployment_id)
         self.view.attach_log(deployment_dir(deployment_id) / "deploy.log")
         sites = []
         for name in [record.get("site"), *[a.get("site") for a in record["attempts"]]]:

@@ -21,16 +21,23 @@ One call of run_playbook() is one ansible-playbook run:
   time out, #1343; returning None drops job_events); a consumer thread does the work;
 - ``cancel`` (a threading.Event) is polled by cancel_callback: Ctrl-C sets it and runner stops
   ansible-playbook cleanly, status ``canceled``;
-- per-phase timeouts: settings job_timeout (whole run) and idle_timeout (no output).
+- per-phase timeouts: settings job_timeout (whole run) and idle_timeout (no output);
+- ``owner`` tags the run: ansible-playbook and everything it starts inherit
+  INFN_CLOUD_RUN_OWNER. Ansible's workers call setsid, so when the CLI is killed (kill -9) they
+  miss the terminal hang-up and keep running (a `podman exec apt-get ...` can go on for
+  minutes); stop_leftovers() finds them by that tag before a retry or delete takes over.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
 import re
 import shutil
+import signal
+import sys
 import tempfile
 import threading
 from collections.abc import Callable
@@ -40,6 +47,7 @@ from pathlib import Path
 from infn_cloud.paths import collection_root, collections_path, ensure_collection_link
 
 KEEP_ARTIFACTS = 20
+OWNER_TAG = "INFN_CLOUD_RUN_OWNER"
 
 
 @dataclass
@@ -61,6 +69,8 @@ class RunResult:
             return "ansible-playbook timed out"
         if self.status == "canceled":
             return "cancelled by the user"
+        if self.rc == 127:
+            return "ansible-playbook could not be started (rc 127: not found on PATH)"
         if self.failures:
             f = self.failures[0]
             return f"task '{f['task']}' failed on {f['host']}: {f['msg']}"
@@ -138,6 +148,12 @@ def child_environment(base: dict[str, str], wanted: dict[str, str]) -> dict[str,
     """The environment for ansible-playbook: ``base`` without credentials, plus ``wanted``."""
     env = {key: value for key, value in base.items() if not _CREDENTIAL_ENV.search(key)}
     env.update(wanted)
+    # The ansible-playbook of our own environment, also when the venv is not activated
+    # (`/opt/infn-cloud/bin/infn-cloud ...`, pipx): it sits next to this interpreter.
+    bindir = os.path.dirname(sys.executable)
+    path = env.get("PATH", os.defpath).split(os.pathsep)
+    if bindir not in path:
+        env["PATH"] = os.pathsep.join([bindir, *path])
     return env
 
 
@@ -158,6 +174,7 @@ def run_playbook(
     cancel: threading.Event | None = None,
     limit: str | None = None,
     vault_password_cmdline: str | None = None,
+    owner: str | None = None,
 ) -> RunResult:
     """Run ``playbook`` (relative to the collection root) and wait for it; never raises on failure."""
     import time
@@ -240,7 +257,10 @@ def run_playbook(
                 status_handler=status_handler,
                 cancel_callback=cancel.is_set,
             )
-            runner.config.env = child_environment(runner.config.env, environment(connection, known_hosts))
+            wanted = environment(connection, known_hosts)
+            if owner:
+                wanted[OWNER_TAG] = owner
+            runner.config.env = child_environment(runner.config.env, wanted)
             runner.run()
         finally:
             if channel is not None:
@@ -264,6 +284,36 @@ def run_playbook(
         stats=stats,
         duration_s=time.monotonic() - started,
     )
+
+
+def _tagged_processes(owner: str) -> list[int]:
+    """Our processes whose environment carries ``owner``'s tag (other users' are unreadable)."""
+    needle = f"{OWNER_TAG}={owner}".encode()
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if needle in (entry / "environ").read_bytes().split(b"\0") and int(entry.name) != os.getpid():
+                found.append(int(entry.name))
+        except (OSError, ValueError):
+            continue  # gone meanwhile, or not ours
+    return found
+
+
+def stop_leftovers(owner: str, grace: float = 10.0) -> list[int]:
+    """Stop what a dead run tagged ``owner`` left running: SIGTERM, then SIGKILL after ``grace``."""
+    import time
+
+    pids = _tagged_processes(owner)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and _tagged_processes(owner):
+        time.sleep(0.2)
+    for pid in _tagged_processes(owner):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    return pids
 
 
 def write_inventory(directory: str | os.PathLike, deployment_file: str | os.PathLike) -> Path:

@@ -5,6 +5,9 @@
   plans are stored redacted) but it does hold addresses and resource ids.
 - WAL journal and a busy timeout, and every write in a ``BEGIN IMMEDIATE`` transaction, so
   several ``infn-cloud`` commands (two deploys, a ``list`` while deploying) can run at once.
+  Opening (WAL switch, migrations) happens under an flock on ``state.db.lock``: two processes
+  switching a new database to WAL at once deadlock, and SQLite answers one of them "database is
+  locked" at once, without waiting for the busy timeout.
 - The schema is versioned with ``PRAGMA user_version``; MIGRATIONS holds one step per version
   and opening an older database upgrades it in one transaction.
 - A deployment record keeps every attempt (site, start, end, phase, cause) forever; the INDIGO
@@ -16,6 +19,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import socket
@@ -157,9 +161,11 @@ class StateStore:
             )
             self.conn.row_factory = sqlite3.Row
             self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            self.conn.execute("PRAGMA journal_mode = WAL")
             self.conn.execute("PRAGMA foreign_keys = ON")
-            self._migrate()
+            with self._opening_lock():
+                if self.conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    self.conn.execute("PRAGMA journal_mode = WAL")
+                self._migrate()
         except sqlite3.DatabaseError as exc:
             raise UsageError(
                 f"state database {self.path} cannot be used: {exc}",
@@ -167,6 +173,15 @@ class StateStore:
             ) from None
 
     # ------------------------------------------------------------------ plumbing
+    @contextlib.contextmanager
+    def _opening_lock(self) -> Iterator[None]:
+        fd = os.open(self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
     def close(self) -> None:
         self.conn.close()
 

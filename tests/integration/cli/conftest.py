@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -44,9 +45,10 @@ class Cli:
         self.env.pop("INFN_CLOUD_VAULT_ADDR", None)
         self.env.pop("INFN_CLOUD_FAIL_SITES", None)
         self.created: list[str] = []
+        self.started: list[subprocess.Popen] = []
 
     def popen(self, *args: str, env: dict | None = None) -> subprocess.Popen:
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             [sys.executable, "-m", "infn_cloud", *args],
             cwd=ROOT,
             env={**self.env, **(env or {})},
@@ -54,6 +56,8 @@ class Cli:
             stderr=subprocess.PIPE,
             text=True,
         )
+        self.started.append(proc)
+        return proc
 
     def run(self, *args: str, env: dict | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
         proc = self.popen(*args, env=env)
@@ -81,6 +85,14 @@ class Cli:
 
     def cleanup(self) -> None:
         """Whatever a test left behind (it failed half-way): delete by label, never leave containers."""
+        for proc in self.started:  # a deploy still running would create after the delete
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.communicate(timeout=120)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.communicate()
         for dep in set(self.created) | set(self.ids() if self.state.exists() else []):
             self.run("delete", dep, "--force", "--quiet", timeout=300)
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import signal
 import stat
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
 
-from infn_cloud.runner import environment, run_playbook, write_inventory
+from infn_cloud.runner import _tagged_processes, environment, run_playbook, stop_leftovers, write_inventory
 from infn_cloud.secrets.leakscan import scan
 
 pytest.importorskip("ansible_runner")
@@ -134,6 +137,52 @@ def test_cancel_stops_the_run(tmp_path):
     assert result.status == "canceled"
     assert time.monotonic() - started < 40
     assert result.cause() == "cancelled by the user"
+
+
+SLOW_PLAY = (
+    "- name: Slow\n  hosts: localhost\n  connection: local\n  gather_facts: false\n  tasks:\n"
+    "    - name: Sleep\n      ansible.builtin.command: sleep 300\n      changed_when: false\n"
+)
+
+
+def test_what_a_killed_cli_leaves_running_is_found_and_stopped(tmp_path):
+    """kill -9 of the CLI: ansible's workers (setsid) keep running; stop_leftovers ends them."""
+    (tmp_path / "slow.yml").write_text(SLOW_PLAY)
+    inventory = tmp_path / "hosts.ini"
+    inventory.write_text(
+        "localhost ansible_connection=local ansible_python_interpreter={{ ansible_playbook_python }}\n"
+    )
+    owner = "dep-" + os.urandom(4).hex()
+    script = (
+        "import sys; from infn_cloud.runner import run_playbook; "
+        f"run_playbook({str(tmp_path / 'slow.yml')!r}, inventory={str(inventory)!r}, "
+        f"artifact_dir={str(tmp_path / 'a')!r}, ident='slow', owner={owner!r})"
+    )
+    cli = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 60
+        while not any(b"sleep" in _cmdline(pid) for pid in _tagged_processes(owner)):
+            assert time.monotonic() < deadline, "the task never started"
+            time.sleep(0.3)
+    finally:
+        cli.send_signal(signal.SIGKILL)
+        cli.wait()
+    time.sleep(2)
+    left = _tagged_processes(owner)
+    assert any(b"sleep" in _cmdline(pid) for pid in left), "expected the task to outlive the CLI"
+
+    stopped = stop_leftovers(owner, grace=5)
+    assert set(left) <= set(stopped)
+    assert _tagged_processes(owner) == []
+    assert stop_leftovers(owner) == []  # nothing left: a second takeover is a no-op
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return handle.read()
+    except OSError:
+        return b""
 
 
 def test_environment_sets_host_key_checking_explicitly(tmp_path):

@@ -146,3 +146,27 @@ def test_concurrent_writers_lose_nothing(tmp_path):
     store = StateStore(path)
     assert len(store.list()) == 160
     assert len(store.site_history(limit=1000)) == 160
+
+
+def _open_at_once(path, barrier, failures):
+    barrier.wait()
+    try:
+        StateStore(path).close()
+    except UsageError as exc:
+        failures.put(exc.message)
+
+
+def test_processes_opening_a_new_database_at_once_all_get_it(tmp_path):
+    """Two `infn-cloud deploy` started together on a new state dir: both must be able to open it."""
+    ctx = multiprocessing.get_context("fork")
+    failures = ctx.Queue()
+    for round_ in range(15):
+        path = tmp_path / f"r{round_}" / "state.db"
+        barrier = ctx.Barrier(6)
+        procs = [ctx.Process(target=_open_at_once, args=(path, barrier, failures)) for _ in range(6)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+            assert p.exitcode == 0
+    assert failures.empty(), failures.get()
