@@ -63,7 +63,7 @@ if [ -z "$mirror" ]; then
 fi
 [ -n "$mirror" ] || mirror=http://deb.debian.org/debian
 
-packages=python3,python3-apt,systemd,systemd-sysv,dbus,sudo,ca-certificates,iproute2,procps,gnupg
+packages=python3,python3-apt,systemd,systemd-sysv,dbus,sudo,ca-certificates,iproute2,procps,gnupg,openssh-server
 recipe_hash=$( { cat "$0"; cat "$ca_bundle"; } | sha256sum | cut -c1-16)
 
 build() {
@@ -94,6 +94,25 @@ build() {
     ln -sf /dev/null "$rootfs/etc/systemd/system/$unit"
   done
   : > "$rootfs/etc/machine-id"
+  # Like a cloud image: no SSH host keys in the image; every container makes its own on first
+  # boot (cloud-init does this on a VM), so two nodes never share a host key.
+  rm -f "$rootfs"/etc/ssh/ssh_host_*
+  cat > "$rootfs/etc/systemd/system/infn-cloud-ssh-host-keys.service" <<'UNIT'
+[Unit]
+Description=Generate this node's SSH host keys (first boot)
+Before=ssh.service
+ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key
+
+[Service]
+Type=oneshot
+ExecStart=/usr/bin/ssh-keygen -A
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+  mkdir -p "$rootfs/etc/systemd/system/multi-user.target.wants"
+  ln -sf ../infn-cloud-ssh-host-keys.service \
+    "$rootfs/etc/systemd/system/multi-user.target.wants/infn-cloud-ssh-host-keys.service"
   # Ship no package lists, like a cloud image: the old mtime makes `apt: cache_valid_time`
   # see the cache as stale and refresh it on first use.
   rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*

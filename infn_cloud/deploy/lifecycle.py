@@ -321,7 +321,9 @@ class Lifecycle:
 
         directory = deployment_dir(deployment_id)
         inventory = write_inventory(directory, document)
-        connection = "podman" if resources.get("driver") == "local" else "ssh"
+        nodes = [n for group in (resources.get("nodes") or {}).values() for n in group]
+        podman = any(n.get("connection", {}).get("ansible_connection", "").endswith("podman") for n in nodes)
+        connection = "podman" if podman else "ssh"
         ssh_key = self.secrets.ssh_private_key(deployment_id) if connection == "ssh" else None
         extra = secret_role_vars(resolved_plan, secrets)
         ident = f"configure-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"

@@ -195,6 +195,10 @@ SITE_SCHEMA = _S(
         "ssh_user": _OPT_STR,
         # local driver: podman network name (default infn-cloud-<site in lower case>)
         "network": _OPT_STR,
+        # local driver: how Ansible reaches the containers. ssh (default) as on a VM, through
+        # the container's address on the site network; podman (podman exec) where that address
+        # is not reachable from this machine (rootless podman).
+        "connection": _S("enum", choices=("ssh", "podman")),
         # Test hook: the driver refuses to create anything on this site (CLI fallback tests).
         "fail_on_create": _S("bool"),
     },
@@ -273,6 +277,7 @@ class Site:
     capabilities: dict[str, Any] = field(default_factory=dict)
     ssh_user: str | None = None
     network: str | None = None
+    connection: str = "ssh"
     fail_on_create: bool = False
     source: str = ""
 
@@ -437,6 +442,7 @@ def _build_site(data: dict, source: str) -> Site:
         capabilities=capabilities,
         ssh_user=data.get("ssh_user"),
         network=data.get("network"),
+        connection=data.get("connection", "ssh"),
         fail_on_create=bool(data.get("fail_on_create", False)),
         source=source,
     )

@@ -13,8 +13,9 @@ One call of run_playbook() is one ansible-playbook run:
 - the SSH private key, when there is one, only through runner's ``ssh_key`` kwarg (a fifo fed
   to ssh-agent);
 - ANSIBLE_HOST_KEY_CHECKING is always set (runner otherwise forces False): podman connections
-  have no host keys; for ssh, new hosts are accepted once into a per-deployment known_hosts
-  file and a changed key then fails the run;
+  have no host keys; for ssh, host keys a driver reported are pinned by the inventory plugin
+  (local nodes), others are accepted once into a per-deployment known_hosts file (OpenStack),
+  and a changed key then fails the run;
 - ANSIBLE_COLLECTIONS_PATH points at the checkout link (infn_cloud.paths.collections_path);
 - artifacts go to a stable per-deployment directory and are rotated (rotate_artifacts);
 - the event handler only puts events on a queue and returns True (a slow handler makes pexpect

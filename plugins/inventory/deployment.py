@@ -19,7 +19,8 @@ description:
   - "Groups: one per TOSCA compute node template (its name, e.g. C(htc_wn_server)), one per role
     of the plan's software (C(role_htcondor)), one per site (C(site_local_backbone)) and
     C(deployment_<id>)."
-  - "Host variables: connection settings (podman for local sites, ssh for OpenStack), the node's
+  - "Host variables: connection settings (ssh, or podman exec for local sites configured so; a host
+    key reported by the driver is pinned with C(ansible_ssh_common_args)), the node's
     TOSCA properties (C(infn_cloud_properties)), C(infn_cloud_*) facts about the deployment and
     the IM-compatible variables INFN playbooks use: C(IM_NODE_PUBLIC_IP), C(IM_NODE_PRIVATE_IP),
     C(IM_NODE_FQDN), C(IM_NODE_HOSTNAME), C(IM_NODE_DOMAIN), C(IM_NODE_NUM), C(IM_NODE_VMID),
@@ -166,6 +167,12 @@ def hosts_from_document(doc):
             node_site = inst.get("site") or site
             node_driver = inst.get("driver") or driver
             hostvars = dict(inst.get("connection") or {})
+            if inst.get("host_key") and hostvars.get("ansible_connection") == "ssh":
+                # Pin the host key the driver reported (local sites): verified on the first
+                # connection, whatever ~/.ssh/known_hosts holds for a reused address.
+                hostvars.setdefault(
+                    "ansible_ssh_common_args", f'-o "KnownHostsCommand=/bin/echo %H {inst["host_key"]}"'
+                )
             hostvars.update(
                 {
                     "infn_cloud_deployment_id": dep_id,

@@ -30,6 +30,16 @@ def _timed(argv: list[str], env: dict) -> tuple[float, subprocess.CompletedProce
     return time.monotonic() - started, proc
 
 
+def _private_key(deployment_id: str, env: dict) -> str:
+    code = (
+        "import sys; from infn_cloud.secrets import open_store; "
+        "sys.stdout.write(open_store().ssh_private_key(sys.argv[1]))"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code, deployment_id], env=env, capture_output=True, text=True, check=True
+    ).stdout
+
+
 def main() -> None:
     template = sys.argv[1] if len(sys.argv) > 1 else "tosca_templates/single_vm.yaml"
     base = Path(tempfile.mkdtemp(prefix="bench-cli-"))
@@ -42,12 +52,14 @@ def main() -> None:
     inventory = base / "state" / "deployments" / dep / "infn_cloud.deployment.yml"
     ansible_env = dict(env, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".ansible" / "collections"))
 
-    # 2. second configure of the same hosts (idempotent) vs the configure phase of the deploy
+    # 2. second configure of the same hosts (idempotent) vs the configure phase of the deploy.
+    # Local nodes are reached over SSH with the deployment's key (from the secret store).
+    key_file = base / "deploy_key"
+    key_file.touch(mode=0o600)
+    key_file.write_text(_private_key(dep, env))
     t_first = float(json.loads(proc.stdout)["attempts"][-1]["timings"].get("configure_s") or 0)
-    t_second, _ = _timed(
-        [str(Path(py).parent / "ansible-playbook"), "-i", str(inventory), "playbooks/configure.yml"],
-        ansible_env,
-    )
+    playbook = [str(Path(py).parent / "ansible-playbook"), "--private-key", str(key_file)]
+    t_second, _ = _timed([*playbook, "-i", str(inventory), "playbooks/configure.yml"], ansible_env)
     _timed([py, "-m", "infn_cloud", "delete", dep, "--quiet"], env)
 
     # 1b. plain: the driver's create + ansible-playbook configure.yml on fresh, equal hosts
@@ -59,7 +71,8 @@ def main() -> None:
         "from infn_cloud.federation import load_registry, select_sites, get_driver\n"
         "from infn_cloud.tosca.attributes import resolve_attributes\n"
         "plan = make_plan(sys.argv[1]); reg = load_registry('inventories/local')\n"
-        "best = select_sites(plan, reg).best; d = get_driver(reg.sites[best.site])\n"
+        "key = open(sys.argv[3]).read()\n"
+        "best = select_sites(plan, reg).best; d = get_driver(reg.sites[best.site], public_key=key)\n"
         "d.create('bench-plain', plan, best); res = d.wait('bench-plain')\n"
         "json.dump({'id': 'bench-plain', 'site': best.site, 'plan': resolve_attributes(plan, res),"
         " 'resources': res, 'status': 'CREATE_IN_PROGRESS'}, open(sys.argv[2], 'w'))\n"
@@ -67,17 +80,12 @@ def main() -> None:
     (plain / "bench.deployment.yml").write_text(
         f"plugin: infn.cloud.deployment\ndeployment_file: {plain / 'deployment.json'}\n"
     )
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(plain / "key")], check=True)
     started = time.monotonic()
-    _timed([py, "-c", script, template, str(plain / "deployment.json")], env)
-    _timed(
-        [
-            str(Path(py).parent / "ansible-playbook"),
-            "-i",
-            str(plain / "bench.deployment.yml"),
-            "playbooks/configure.yml",
-        ],
-        ansible_env,
-    )
+    _timed([py, "-c", script, template, str(plain / "deployment.json"), str(plain / "key.pub")], env)
+    plain_playbook = [*playbook[:2], str(plain / "key")]
+    plain_inventory = str(plain / "bench.deployment.yml")
+    _timed([*plain_playbook, "-i", plain_inventory, "playbooks/configure.yml"], ansible_env)
     t_plain = time.monotonic() - started
     _timed(
         [

@@ -14,7 +14,13 @@
   volume other deployments have on the site (podman does not enforce CPU/RAM limits here:
   cgroup limits are not available on every host, so flavors are accounting only);
 - containers run with ``--restart=unless-stopped`` and come back with systemd after
-  ``podman restart``.
+  ``podman restart``;
+- Ansible reaches them like VMs (site option ``connection: ssh``, the default): the image has
+  sshd and makes its host keys on first boot; ``wait`` then does what cloud-init does on a VM
+  (the deployment's public key into root's authorized_keys) and returns each node's host key,
+  which the CLI writes to the deployment's known_hosts, so the first connection is verified.
+  ``connection: podman`` uses ``podman exec`` instead (rootless podman: container addresses
+  are not reachable from the host).
 """
 
 from __future__ import annotations
@@ -300,7 +306,47 @@ class LocalDriver(Driver):
                     details=[f"{n}: systemd state {states.get(n) or 'unknown'}" for n in pending],
                 )
             time.sleep(1)
-        return self.describe(deployment_id)
+        resources = self.describe(deployment_id)
+        if self.site.connection == "ssh":
+            for nodes in resources["nodes"].values():
+                for node in nodes:
+                    node["host_key"] = self._first_boot(node["name"])
+        return resources
+
+    def _first_boot(self, name: str) -> str:
+        """What cloud-init does on a VM: authorize the deployment's key for root; the host key."""
+        script = (
+            "set -e; install -d -m 0700 /root/.ssh; f=/root/.ssh/authorized_keys; touch $f; chmod 0600 $f; "
+            'if [ -n "$1" ] && ! grep -qxF "$1" $f; then printf "%s\\n" "$1" >> $f; fi; '
+            "systemctl is-active --quiet ssh; cat /etc/ssh/ssh_host_ed25519_key.pub"
+        )
+        key = self.options.get("public_key") or ""
+        proc = self._run("exec", name, "sh", "-c", script, "sh", key, check=False, timeout=30)
+        host_key = " ".join(proc.stdout.split()[:2])
+        if proc.returncode != 0 or not host_key.startswith("ssh-ed25519 "):
+            raise OperationFailed(
+                f"site {self.site.name}: {name} has no running SSH server",
+                details=[
+                    *(proc.stderr.strip().splitlines()[-2:]),
+                    "rebuild the local images (scripts/test-hosts.sh), or set `connection: podman` "
+                    "for this site in the registry",
+                ],
+            )
+        return host_key
+
+    def _connection(self, name: str, ip: str | None) -> dict:
+        if self.site.connection == "podman":
+            return {
+                "ansible_connection": "containers.podman.podman",
+                "ansible_host": name,
+                "ansible_python_interpreter": "/usr/bin/python3",
+            }
+        return {
+            "ansible_connection": "ssh",
+            "ansible_host": ip,
+            "ansible_user": "root",
+            "ansible_python_interpreter": "/usr/bin/python3",
+        }
 
     def describe(self, deployment_id: str) -> dict:
         check_deployment_id(deployment_id)
@@ -326,11 +372,7 @@ class LocalDriver(Driver):
                     "public_ip": None,
                     "fqdn": name,
                     "flavor": labels.get(LABEL_FLAVOR) or None,
-                    "connection": {
-                        "ansible_connection": "containers.podman.podman",
-                        "ansible_host": name,
-                        "ansible_python_interpreter": "/usr/bin/python3",
-                    },
+                    "connection": self._connection(name, ip),
                 }
             )
         for node in resources["nodes"].values():

@@ -12,7 +12,13 @@ import time
 
 import pytest
 
-from infn_cloud.runner import _tagged_processes, environment, run_playbook, stop_leftovers, write_inventory
+from infn_cloud.runner import (
+    _tagged_processes,
+    environment,
+    run_playbook,
+    stop_leftovers,
+    write_inventory,
+)
 from infn_cloud.secrets.leakscan import scan
 
 pytest.importorskip("ansible_runner")

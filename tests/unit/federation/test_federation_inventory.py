@@ -187,3 +187,19 @@ def test_resources_from_servers_join():
         "ansible_user": "ubuntu",
     }
     assert node["site"] == "RECAS-BARI" and node["flavor"] == "small"
+
+
+def test_reported_host_key_is_pinned_for_ssh_nodes(inv, tmp_path):
+    doc = json.loads(DOC.read_text())
+    ssh_node, podman_node = doc["resources"]["nodes"]["htc_wn_server"][:2]
+    ssh_node["connection"] = {"ansible_connection": "ssh", "ansible_host": "10.89.0.3"}
+    ssh_node["host_key"] = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPinnedKey"
+    podman_node["host_key"] = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIUnused"
+    path = tmp_path / "doc.json"
+    path.write_text(json.dumps(doc))
+    listing = json.loads(_run("ansible-inventory", "-i", str(inv(doc=path)), "--list").stdout)
+    hostvars = listing["_meta"]["hostvars"]
+    assert hostvars[ssh_node["name"]]["ansible_ssh_common_args"]["__ansible_unsafe"] == (
+        '-o "KnownHostsCommand=/bin/echo %H ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPinnedKey"'
+    )
+    assert "ansible_ssh_common_args" not in hostvars[podman_node["name"]]  # podman exec: no host keys

@@ -20,6 +20,7 @@ def test_local_registry_has_backbone_and_federated_sites(local_registry_path):
     assert reg.default_group == "local"
     for site in reg.sites.values():
         assert site.driver == "local"
+        assert site.connection == "ssh"  # nodes reached like VMs
         assert site.project_for("local") is not None
         assert site.image_for("debian", "bookworm").image == "localhost/debian:bookworm"
         ubuntu = site.image_for("ubuntu", "22.04")
@@ -65,8 +66,10 @@ def test_all_errors_reported_together(make_registry):
     missing = base_site("B")
     del missing["quotas"]
     unknown = base_site("C", colour="blue")
-    errors = _errors(make_registry({"A": bad_kind, "B": missing, "C": unknown}))
+    telnet = base_site("D", connection="telnet")
+    errors = _errors(make_registry({"A": bad_kind, "B": missing, "C": unknown, "D": telnet}))
     text = "\n".join(errors)
+    assert "D.yml: connection: expected one of ssh, podman, got 'telnet'" in text
     assert "A.yml: kind: expected one of backbone, federated, local, got 'cloudy'" in text
     assert "B.yml: (top level): missing required key 'quotas'" in text
     assert "C.yml: colour: unknown key" in text
