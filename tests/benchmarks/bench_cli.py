@@ -5,6 +5,7 @@
    inventory on hosts provisioned the same way. Goal <= 1.1.
 2. idempotence: a second configure run (nothing to change) versus the first. Goal <= 0.25.
 Prints ratios; no asserts (timings depend on the machine). Needs podman and the local images.
+The plain runs get the deployment's SSH key and secret role variables from the secret store.
 
     python tests/benchmarks/bench_cli.py [TEMPLATE]     (default tosca_templates/single_vm.yaml)
 """
@@ -30,14 +31,25 @@ def _timed(argv: list[str], env: dict) -> tuple[float, subprocess.CompletedProce
     return time.monotonic() - started, proc
 
 
-def _private_key(deployment_id: str, env: dict) -> str:
+def _deployment_secrets(deployment_id: str, document: Path, env: dict) -> tuple[str, str]:
+    """The deployment's SSH private key and its secret role variables as JSON, as the CLI has them."""
     code = (
-        "import sys; from infn_cloud.secrets import open_store; "
-        "sys.stdout.write(open_store().ssh_private_key(sys.argv[1]))"
+        "import json, sys\n"
+        "from infn_cloud.secrets import open_store\n"
+        "from infn_cloud.deploy.redaction import secret_role_vars, unredact\n"
+        "store = open_store(); dep = sys.argv[1]; secrets = store.get_all(dep)\n"
+        "plan = unredact(json.load(open(sys.argv[2]))['plan'], secrets)\n"
+        "json.dump([store.ssh_private_key(dep), json.dumps(secret_role_vars(plan, secrets))], sys.stdout)\n"
     )
-    return subprocess.run(
-        [sys.executable, "-c", code, deployment_id], env=env, capture_output=True, text=True, check=True
+    out = subprocess.run(
+        [sys.executable, "-c", code, deployment_id, str(document)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
+    key, role_vars = json.loads(out)
+    return key, role_vars
 
 
 def main() -> None:
@@ -53,12 +65,16 @@ def main() -> None:
     ansible_env = dict(env, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".ansible" / "collections"))
 
     # 2. second configure of the same hosts (idempotent) vs the configure phase of the deploy.
-    # Local nodes are reached over SSH with the deployment's key (from the secret store).
-    key_file = base / "deploy_key"
-    key_file.touch(mode=0o600)
-    key_file.write_text(_private_key(dep, env))
+    # Local nodes are reached over SSH with the deployment's key; secret role variables (e.g.
+    # the HTCondor pool secret) come as extra vars, as the CLI passes them. Both from the store.
+    key, role_vars = _deployment_secrets(dep, inventory.parent / "deployment.json", env)
+    key_file, vars_file = base / "deploy_key", base / "secret_vars.json"
+    for path, text in ((key_file, key), (vars_file, role_vars)):
+        path.touch(mode=0o600)
+        path.write_text(text)
     t_first = float(json.loads(proc.stdout)["attempts"][-1]["timings"].get("configure_s") or 0)
-    playbook = [str(Path(py).parent / "ansible-playbook"), "--private-key", str(key_file)]
+    ansible_playbook = str(Path(py).parent / "ansible-playbook")
+    playbook = [ansible_playbook, "-e", f"@{vars_file}", "--private-key", str(key_file)]
     t_second, _ = _timed([*playbook, "-i", str(inventory), "playbooks/configure.yml"], ansible_env)
     _timed([py, "-m", "infn_cloud", "delete", dep, "--quiet"], env)
 
@@ -83,7 +99,7 @@ def main() -> None:
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(plain / "key")], check=True)
     started = time.monotonic()
     _timed([py, "-c", script, template, str(plain / "deployment.json"), str(plain / "key.pub")], env)
-    plain_playbook = [*playbook[:2], str(plain / "key")]
+    plain_playbook = [ansible_playbook, "-e", f"@{vars_file}", "--private-key", str(plain / "key")]
     plain_inventory = str(plain / "bench.deployment.yml")
     _timed([*plain_playbook, "-i", plain_inventory, "playbooks/configure.yml"], ansible_env)
     t_plain = time.monotonic() - started

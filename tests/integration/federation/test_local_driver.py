@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -127,34 +129,48 @@ def test_fail_on_create_hook(podman_ready, plan, deployment_id, monkeypatch):
 
 
 def test_inventory_plugin_reaches_local_nodes(podman_ready, plan, deployment_id, tmp_path):
-    """Driver resources -> deployment document -> infn.cloud.deployment -> ansible over podman."""
+    """Driver resources -> deployment document -> infn.cloud.deployment -> ansible over SSH,
+    with the deployment's key authorized on first boot and each node's host key pinned."""
+    key = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     registry = load_registry(ROOT / "inventories/local")
     best = select_sites(plan, registry, policy="LOCAL-BACKBONE").best
-    driver = get_driver(registry.site(best.site))
+    driver = get_driver(registry.site(best.site), public_key=(tmp_path / "id_ed25519.pub").read_text())
     resources = driver.wait(deployment_id, driver.create(deployment_id, plan, best), timeout=120)
+    nodes = [n for group in resources["nodes"].values() for n in group]
+    host_keys = {n["host_key"] for n in nodes}
+    assert len(host_keys) == len(nodes) and all(k.startswith("ssh-ed25519 ") for k in host_keys)
+
+    def ansible(doc: dict) -> subprocess.CompletedProcess:
+        (tmp_path / "dep.json").write_text(json.dumps(doc))
+        inv = tmp_path / "local.infn_cloud.yml"
+        inv.write_text(f"plugin: infn.cloud.deployment\ndeployment_file: {tmp_path / 'dep.json'}\n")
+        argv = ["ansible", "-i", str(inv), "--private-key", str(key), "role_htcondor"]
+        return subprocess.run(
+            [*argv, "-m", "ansible.builtin.command", "-a", "hostname"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+            # A fresh control path per run: a persisted connection would skip the host key check.
+            env={
+                **os.environ,
+                "ANSIBLE_HOST_KEY_CHECKING": "True",
+                "ANSIBLE_SSH_CONTROL_PATH_DIR": tempfile.mkdtemp(dir=tmp_path),
+            },
+        )
+
     doc = {"id": deployment_id, "site": best.site, "plan": plan, "resources": resources, "status": "deployed"}
-    (tmp_path / "dep.json").write_text(json.dumps(doc))
-    inv = tmp_path / "local.infn_cloud.yml"
-    inv.write_text(f"plugin: infn.cloud.deployment\ndeployment_file: {tmp_path / 'dep.json'}\n")
-    graph = subprocess.run(
-        ["ansible-inventory", "-i", str(inv), "--graph"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout
-    assert "@role_htcondor:" in graph and f"{deployment_id}-htc-wn-server-0" in graph
-    proc = subprocess.run(
-        ["ansible", "-i", str(inv), "role_htcondor", "-m", "ansible.builtin.command", "-a", "hostname"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    proc = ansible(doc)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (
         f"{deployment_id}-htc-master-server-0 | CHANGED | rc=0 >>\n{deployment_id}-htc-master-server-0"
         in proc.stdout
     )
+    # A node that presents another host key than the one reported at boot is refused.
+    master = resources["nodes"]["htc_master_server"][0]
+    master["host_key"] = next(iter(host_keys - {master["host_key"]}))
+    proc = ansible(doc)
+    assert proc.returncode != 0
+    assert "Host key verification failed" in proc.stdout + proc.stderr
