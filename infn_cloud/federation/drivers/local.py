@@ -18,7 +18,7 @@
 - Ansible reaches them like VMs (site option ``connection: ssh``, the default): the image has
   sshd and makes its host keys on first boot; ``wait`` then does what cloud-init does on a VM
   (the deployment's public key into root's authorized_keys) and returns each node's host key,
-  which the CLI writes to the deployment's known_hosts, so the first connection is verified.
+  which the inventory plugin pins, so the first connection is verified.
   ``connection: podman`` uses ``podman exec`` instead (rootless podman: container addresses
   are not reachable from the host).
 """
