@@ -442,11 +442,12 @@ class Lifecycle:
             self.state.update(deployment_id, status="DELETE_IN_PROGRESS")
             if busy:
                 self.state.abandon_running_attempts(deployment_id, "deleted while it was running")
-            else:
+            elif record["status"] in ACTIVE_STATUSES:
                 self._take_over(deployment_id)
         else:
             self.state.take_ownership(deployment_id, (), "DELETE_IN_PROGRESS")
-            self._take_over(deployment_id)
+            if record["status"] in ACTIVE_STATUSES:  # its owner died in the middle of it
+                self._take_over(deployment_id)
         self.view.attach_log(deployment_dir(deployment_id) / "deploy.log")
         sites = []
         for name in [record.get("site"), *[a.get("site") for a in record["attempts"]]]:
