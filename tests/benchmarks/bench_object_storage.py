@@ -74,19 +74,11 @@ print(json.dumps({"objects": len(objects), "bytes": sum(len(v[0]) for v in objec
                   "missing_at_b": len(missing), "listed_at_b": listed}))
 """
 
-RCLONE_CONF = """[a]
+# One rclone S3 remote per site, named a and b.
+RCLONE_REMOTE = """[{name}]
 type = s3
 provider = Other
-endpoint = http://{site_a}:{port}
-access_key_id = {ak}
-secret_access_key = {sk}
-region = us-east-1
-force_path_style = true
-
-[b]
-type = s3
-provider = Other
-endpoint = http://{site_b}:{port}
+endpoint = http://{host}:{port}
 access_key_id = {ak}
 secret_access_key = {sk}
 region = us-east-1
@@ -144,8 +136,9 @@ def main() -> int:
         podman(
             args.site_a, "sh", "-c", "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rclone >/dev/null"
         )
-    conf = RCLONE_CONF.format(
-        site_a=args.site_a, site_b=args.site_b, port=args.port, ak=args.access_key, sk=args.secret_key
+    conf = "\n".join(
+        RCLONE_REMOTE.format(name=name, host=host, port=args.port, ak=args.access_key, sk=args.secret_key)
+        for name, host in (("a", args.site_a), ("b", args.site_b))
     )
     podman(args.site_a, "sh", "-c", "umask 077 && cat > /root/bench-rclone.conf", stdin=conf)
     target = f"bench-rclone-{run}"

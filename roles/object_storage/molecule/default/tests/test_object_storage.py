@@ -146,41 +146,34 @@ def test_write_at_a_is_readable_at_b_and_stored_on_b_disk(site_a, site_b, wait):
     assert s3(site_a, INFN, "stored", region=1, **obj)["status"] == 200
 
 
+def _wait_for_body(wait, site, key, body, what):
+    """Wait (up to REPLICATION_BOUND) until ``site`` serves ``body`` for ``key`` in the replicated bucket."""
+    wait(
+        lambda: s3(site, INFN, "get", bucket="replicated", key=key).get("body") == body,
+        timeout=REPLICATION_BOUND,
+        what=what,
+    )
+
+
 def test_write_at_b_is_readable_at_a(site_a, site_b, wait):
     key = fresh_key()
     assert s3(site_b, INFN, "put", bucket="replicated", key=key, body="hello from site B")["ok"]
-    wait(
-        lambda: s3(site_a, INFN, "get", bucket="replicated", key=key).get("body") == "hello from site B",
-        timeout=REPLICATION_BOUND,
-        what="the object written at B to be readable at A",
-    )
+    _wait_for_body(wait, site_a, key, "hello from site B", "the object written at B to be readable at A")
 
 
 def test_overwrite_at_a_replicates_to_b(site_a, site_b, wait):
     key = fresh_key()
     assert s3(site_a, INFN, "put", bucket="replicated", key=key, body="version 1")["ok"]
-    wait(
-        lambda: s3(site_b, INFN, "get", bucket="replicated", key=key).get("body") == "version 1",
-        timeout=REPLICATION_BOUND,
-        what="version 1 at B",
-    )
+    _wait_for_body(wait, site_b, key, "version 1", "version 1 at B")
     assert s3(site_a, INFN, "put", bucket="replicated", key=key, body="version 2, longer")["ok"]
-    wait(
-        lambda: s3(site_b, INFN, "get", bucket="replicated", key=key).get("body") == "version 2, longer",
-        timeout=REPLICATION_BOUND,
-        what="the overwrite at A to reach B",
-    )
+    _wait_for_body(wait, site_b, key, "version 2, longer", "the overwrite at A to reach B")
 
 
 def test_delete_at_a_replicates_to_b(site_a, site_b, wait):
     key = fresh_key()
     obj = {"bucket": "replicated", "key": key}
     assert s3(site_a, INFN, "put", body="short-lived", **obj)["ok"]
-    wait(
-        lambda: s3(site_b, INFN, "get", **obj).get("body") == "short-lived",
-        timeout=REPLICATION_BOUND,
-        what="the object at B",
-    )
+    _wait_for_body(wait, site_b, key, "short-lived", "the object at B")
     assert s3(site_a, INFN, "delete", **obj)["ok"]
 
     def gone_at_b():
