@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 log() { echo "setup: $*" >&2; }
 [ "$(id -u)" -eq 0 ] || { echo "setup: error: run as root (apt-get, podman and debootstrap need it)" >&2; exit 1; }
 
-apt_packages=(podman runc debootstrap uidmap slirp4netns rsync git openssl python3-venv)
+# openssh-client: ssh and ssh-agent, how Ansible reaches local-site nodes and VMs.
+apt_packages=(podman runc debootstrap uidmap slirp4netns rsync git openssl python3-venv openssh-client)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
