@@ -134,6 +134,29 @@ def local_networks_without_containers() -> list[str]:
     return stale
 
 
+def read_secrets(cli: Cli, deployment_id: str) -> dict[str, str]:
+    """The deployment's secret values (8+ characters), read from the store as the CLI's user can."""
+    code = (
+        "import json,sys; from infn_cloud.secrets import open_store; s=open_store(); d=sys.argv[1]; "
+        "v=dict(s.get_all(d)); k=s.ssh_private_key(d) if v else None; "
+        "v.update({'ssh_private_key': k} if k else {}); print(json.dumps(v))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, deployment_id], env=cli.env, capture_output=True, text=True, check=True
+    ).stdout
+    return {k: v for k, v in json.loads(out).items() if isinstance(v, str) and len(v) >= 8}
+
+
+def delete_and_assert_clean(cli: Cli, deployment_id: str) -> None:
+    """`infn-cloud delete` succeeds and leaves nothing: containers, volumes, networks, secrets, record."""
+    rc, deleted = cli.json("delete", deployment_id, timeout=600)
+    assert rc == 0 and deleted["status"] == "DELETE_COMPLETE", deleted
+    assert leftovers(deployment_id) == {"containers": [], "volumes": []}
+    assert local_networks_without_containers() == []
+    assert read_secrets(cli, deployment_id) == {}
+    assert deployment_id not in [row["id"] for row in cli.json("list")[1]]
+
+
 @pytest.fixture
 def cli(tmp_path):
     c = Cli(tmp_path)
