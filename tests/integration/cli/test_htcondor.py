@@ -7,9 +7,7 @@ that no secret leaked anywhere, and finally that delete leaves nothing behind.
 
 from __future__ import annotations
 
-import json
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
