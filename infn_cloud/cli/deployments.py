@@ -87,6 +87,8 @@ def record_view(record: dict) -> dict:
         "outputs": record.get("outputs") or {},
         "nodes": nodes,
         "volumes": [v.get("name") for v in resources.get("volumes") or []],
+        # What roles did not do on this site, and why (site role_vars: docs/federation.md).
+        "boundaries": list(record.get("boundaries") or []),
         "attempts": attempts,
     }
 
@@ -118,6 +120,10 @@ def print_record(view: dict) -> None:
                     f"    {node}: {inst['name']} {inst['status'] or ''} private {inst['private_ip'] or '-'} "
                     f"public {inst['public_ip'] or '-'}"
                 )
+    if view.get("boundaries"):
+        print("  Stopped at documented boundaries (the service is partial):")
+        for line in view["boundaries"]:
+            print(f"    {line}")
     if view["outputs"]:
         print("  outputs:")
         for key, value in view["outputs"].items():

@@ -30,7 +30,15 @@ from pathlib import Path
 from typing import Any
 
 from infn_cloud.deploy.progress import ProgressView
-from infn_cloud.deploy.redaction import redact, secret_role_vars, unredact
+from infn_cloud.deploy.redaction import (
+    MARKER,
+    Redactor,
+    redact,
+    redact_plan,
+    redact_template_text,
+    secret_role_vars,
+    unredact,
+)
 from infn_cloud.errors import InfnCloudError, NoSiteError, OperationFailed, UsageError
 from infn_cloud.paths import state_home
 from infn_cloud.state import ACTIVE_STATUSES, StateStore, owner_alive
@@ -75,6 +83,18 @@ def _write_json_private(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+def _stored_inputs(inputs, plan: dict, secrets: dict[str, str]) -> dict:
+    """The inputs as given, for the record: a secret input's value becomes its marker."""
+    declared = set(plan.get("secret_inputs") or [])
+    stored = {}
+    for key, value in dict(inputs or {}).items():
+        if key in declared and value not in (None, "") and not isinstance(value, dict | list):
+            stored[key] = MARKER.format(key)
+        else:
+            stored[key] = value
+    return redact(stored, secrets)
+
+
 def _template_text(template_path: str) -> str | None:
     try:
         return Path(template_path).read_text(encoding="utf-8")
@@ -100,7 +120,7 @@ class Lifecycle:
     # ================================================================== deploy
     def deploy(self, request: DeployRequest) -> dict:
         from infn_cloud.federation import load_registry, select_sites
-        from infn_cloud.tosca import make_plan
+        from infn_cloud.tosca import make_plan, secret_values
 
         if request.max_sites < 1:
             raise UsageError("--max-sites must be at least 1")
@@ -110,25 +130,25 @@ class Lifecycle:
         selection = select_sites(
             plan, registry, group=request.group, policy=request.policy, history=self.state.site_history()
         )
+        secret_role_vars(plan, secret_values.values(plan))  # conflicts refused before anything exists
         deployment_id = str(uuid.uuid4())
         secrets, generated = self._prepare_secrets(deployment_id, plan)
         if generated:  # plan again so the generated values reach the role variables
             inputs = dict(request.inputs or {})
             inputs.update({name: secrets[name] for name in generated})
             plan = make_plan(request.template, inputs, import_map=request.import_map)
-        stored_plan = redact(plan, secrets)
+        stored_plan = redact_plan(plan, secrets)
+        self.view.redact = Redactor(secrets).text  # the log and the terminal get markers too
         record = self.state.create_deployment(
             {
                 "id": deployment_id,
                 "template": str(plan.get("template") or request.template),
-                "template_text": _template_text(str(plan.get("template") or request.template)),
-                "inputs": redact(
-                    {
-                        k: ("<secret>" if k in plan.get("secret_inputs", []) else v)
-                        for k, v in dict(request.inputs or {}).items()
-                    },
-                    secrets,
+                # A record of what was deployed (retry works from the stored plan): secret
+                # values, defaults included, are replaced by markers; None if that fails.
+                "template_text": redact_template_text(
+                    _template_text(str(plan.get("template") or request.template)), secrets
                 ),
+                "inputs": _stored_inputs(request.inputs, plan, secrets),
                 "group_name": selection.group,
                 "policy": request.policy,
                 "registry": str(registry.path) if getattr(registry, "path", None) else request.registry,
@@ -145,14 +165,16 @@ class Lifecycle:
         return self._run_attempts(record, plan, secrets, registry, candidates, "create", request.timeouts)
 
     def _prepare_secrets(self, deployment_id: str, plan: dict) -> tuple[dict[str, str], list[str]]:
-        """Store user-given secret inputs, generate the others, create the SSH keypair."""
+        """Store the plan's secret values (secret inputs, and secrets found inside maps, lists
+        and marked properties: infn_cloud.tosca.secret_values), generate the secret inputs left
+        empty, create the SSH keypair."""
+        from infn_cloud.tosca import secret_values
+
         store = self.secrets
         secrets: dict[str, str] = {}
-        for name in plan.get("secret_inputs") or []:
-            value = plan["inputs"].get(name)
-            if value not in (None, ""):
-                store.put(deployment_id, name, str(value))
-                secrets[name] = str(value)
+        for name, value in secret_values.values(plan).items():
+            store.put(deployment_id, name, value)
+            secrets[name] = value
         generated = [n for n in plan.get("secrets_to_generate") or [] if n not in secrets]
         for name in generated:
             secrets[name] = store.ensure_secret(deployment_id, name)
@@ -231,8 +253,14 @@ class Lifecycle:
             self.state.set_phase(attempt, phase, timings)
             resolved = resolve_attributes(plan, resources)
             secret_vars = sorted(secret_role_vars(resolved, secrets))
+            site_role_vars = {site_name: dict(getattr(site, "role_vars", None) or {})}
             document = self.write_document(
-                deployment_id, site_name, redact(resolved, secrets), resources, secret_vars=secret_vars
+                deployment_id,
+                site_name,
+                redact_plan(resolved, secrets),
+                resources,
+                secret_vars=secret_vars,
+                site_role_vars=site_role_vars,
             )
             self.view.phase("configure", site_name, "ansible-playbook playbooks/configure.yml")
             started = time.monotonic()
@@ -243,6 +271,13 @@ class Lifecycle:
             if not result.ok:
                 raise OperationFailed(result.cause(), details=result.details())
 
+            boundaries = list(getattr(result, "boundaries", None) or [])
+            if boundaries:  # roles that stopped where this site cannot go (site role_vars)
+                self.view.message("Stopped at documented boundaries:")
+                for line in boundaries:
+                    self.view.message(f"   {line}")
+            self.state.update(deployment_id, boundaries=boundaries)
+
             phase = "outputs"
             self.state.set_phase(attempt, phase, timings)
             outputs = {name: out.get("value") for name, out in (resolved.get("outputs") or {}).items()}
@@ -252,11 +287,17 @@ class Lifecycle:
                 status="CREATE_COMPLETE",
                 status_reason=None,
                 outputs=outputs,
-                plan=redact(resolved, secrets),
+                plan=redact_plan(resolved, secrets),
             )
             self.state.finish_attempt(attempt, "ok", timings=timings)
             self.write_document(
-                deployment_id, site_name, redact(resolved, secrets), resources, "CREATE_COMPLETE", secret_vars
+                deployment_id,
+                site_name,
+                redact_plan(resolved, secrets),
+                resources,
+                "CREATE_COMPLETE",
+                secret_vars,
+                site_role_vars,
             )
             self.view.phase("done", site_name, f"CREATE_COMPLETE in {_total(timings)}")
             return self.state.get(deployment_id)
@@ -278,6 +319,8 @@ class Lifecycle:
             cause, details = exc.message, exc.details
         except Exception as exc:  # a driver or runner bug must not leave a record in progress
             cause, details = f"{type(exc).__name__}: {exc}", []
+        # A failing task may quote a value: causes go to the state database and the log.
+        cause, details = redact(cause, secrets), redact(list(details or []), secrets)
         self.view.message(f"FAILED at {site_name} during {phase}: {cause}")
         for line in details:
             self.view.message(f"   {line}")
@@ -297,10 +340,18 @@ class Lifecycle:
         raise _AttemptFailed(phase, cause)
 
     def write_document(
-        self, deployment_id, site, plan, resources, status="CREATE_IN_PROGRESS", secret_vars=()
+        self,
+        deployment_id,
+        site,
+        plan,
+        resources,
+        status="CREATE_IN_PROGRESS",
+        secret_vars=(),
+        site_role_vars=None,
     ) -> Path:
         """The deployment document the inventory plugin reads; secret_vars: role variables that
-        hold secrets (passed as encrypted extra vars; the document has markers in their place)."""
+        hold secrets (passed as encrypted extra vars; the document has markers in their place);
+        site_role_vars: {site: role_vars of its registry entry}, host variables of its hosts."""
         directory = deployment_dir(deployment_id)
         path = directory / "deployment.json"
         _write_json_private(
@@ -312,6 +363,7 @@ class Lifecycle:
                 "resources": resources,
                 "status": status,
                 "secret_vars": list(secret_vars),
+                "site_role_vars": site_role_vars or {},
             },
         )
         return path
@@ -329,6 +381,11 @@ class Lifecycle:
         ident = f"configure-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
         self.view.message(f"   artifacts: {directory / 'artifacts' / ident}")
         box: dict[str, Any] = {}
+        boundaries: list[str] = []
+
+        def on_event(event: dict) -> None:
+            boundaries.extend(boundaries_from_event(event))
+            self.view.on_event(event)
 
         def work() -> None:
             box["result"] = run_playbook(
@@ -342,10 +399,11 @@ class Lifecycle:
                 known_hosts=directory / "known_hosts",
                 job_timeout=timeouts.configure,
                 idle_timeout=timeouts.idle,
-                on_event=self.view.on_event,
+                on_event=on_event,
                 cancel=self.cancel,
                 owner=deployment_id,
             )
+            box["result"].boundaries = boundaries
 
         thread = threading.Thread(target=work, name="infn-cloud-configure", daemon=True)
         thread.start()
@@ -374,6 +432,7 @@ class Lifecycle:
         self.view.attach_log(deployment_dir(deployment_id) / "deploy.log")
         self.view.message(f"retry of {deployment_id} (was {record['previous_status']})")
         secrets = self._load_secrets(deployment_id)
+        self.view.redact = Redactor(secrets).text
         plan = unredact(record["plan"], secrets)
         # The stored plan may be resolved already: outputs keep the original expressions.
         for output in (plan.get("outputs") or {}).values():
@@ -503,6 +562,26 @@ class Lifecycle:
             for line in problems:
                 self.view.message(f"   not removed: {line}")
         return self.state.get(deployment_id)
+
+
+BOUNDARY_STAT = "infn_cloud_boundaries"
+
+
+def boundaries_from_event(event: dict) -> list[str]:
+    """The boundary lines roles recorded with set_stats (aggregated over hosts) in a run's
+    final playbook_on_stats event (ansible-runner puts the run's custom stats in artifact_data)."""
+    if event.get("event") != "playbook_on_stats":
+        return []
+    data = (event.get("event_data") or {}).get("artifact_data") or {}
+    lines = data.get(BOUNDARY_STAT) or []
+    if isinstance(lines, str):
+        lines = [lines]
+    seen: list[str] = []
+    for line in lines if isinstance(lines, list) else []:
+        text = " ".join(str(line).split())
+        if text and text not in seen:
+            seen.append(text)
+    return seen
 
 
 class _AttemptFailed(Exception):

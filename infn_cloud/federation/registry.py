@@ -81,6 +81,8 @@ def _check(schema: _S, value: Any, path: str, errors: list[str]) -> None:
             errors.append(f"{where}: expected integer, got {_describe(value)}")
         elif schema.minimum is not None and value < schema.minimum:
             errors.append(f"{where}: expected integer >= {schema.minimum}, got {value}")
+    elif kind == "any":
+        pass
     elif kind == "bool":
         if not isinstance(value, bool):
             errors.append(f"{where}: expected true or false, got {_describe(value)}")
@@ -131,6 +133,7 @@ def _expected(schema: _S) -> str:
         "list": "a list",
         "map": "a mapping",
         "obj": "a mapping",
+        "any": "a value",
     }[schema.kind]
 
 
@@ -201,6 +204,10 @@ SITE_SCHEMA = _S(
         "connection": _S("enum", choices=("ssh", "podman")),
         # Test hook: the driver refuses to create anything on this site (CLI fallback tests).
         "fail_on_create": _S("bool"),
+        # Role variables for every host on this site (e.g. stop a role before a step that needs
+        # upstream sources the site cannot reach). Keys: options of the collection's roles
+        # (checked in _role_vars_checks); template-given role variables still win.
+        "role_vars": _S("map", item=_S("any", nullable=True)),
     },
 )
 FEDERATION_SCHEMA = _S(
@@ -279,6 +286,7 @@ class Site:
     network: str | None = None
     connection: str = "ssh"
     fail_on_create: bool = False
+    role_vars: dict[str, Any] = field(default_factory=dict)
     source: str = ""
 
     @property
@@ -332,6 +340,7 @@ class Site:
             ],
             "networks": dict(self.networks),
             "capabilities": copy.deepcopy(self.capabilities),
+            "role_vars": copy.deepcopy(self.role_vars),
             "source": self.source,
         }
 
@@ -444,6 +453,7 @@ def _build_site(data: dict, source: str) -> Site:
         network=data.get("network"),
         connection=data.get("connection", "ssh"),
         fail_on_create=bool(data.get("fail_on_create", False)),
+        role_vars=copy.deepcopy(data.get("role_vars") or {}),
         source=source,
     )
 
@@ -469,6 +479,65 @@ def _semantic_checks(data: dict, label: str, errors: list[str]) -> None:
     names = [f.get("name") for f in data.get("flavors") or [] if isinstance(f, dict)]
     for dup in sorted({n for n in names if names.count(n) > 1 and n}):
         errors.append(f"{label}: flavors: duplicate flavor name {dup!r}")
+    _role_vars_checks(data.get("role_vars") or {}, label, errors)
+
+
+# Registries are untrusted input: role_vars may only set options the collection's roles
+# declare, never connection settings, the CLI's own infn_cloud_* facts or Ansible's magic vars.
+_RESERVED_PREFIXES = ("ansible_", "infn_cloud_", "im_node_", "im_infrastructure_")
+_MAGIC = {
+    "hostvars", "groups", "group_names", "inventory_hostname", "inventory_hostname_short",
+    "inventory_dir", "inventory_file", "play_hosts", "playbook_dir", "role_name", "role_path",
+    "omit", "environment", "vars",
+}  # fmt: skip
+
+
+def role_options() -> dict[str, tuple[str, dict]]:
+    """option -> (role, spec) for every option of every entry point of the collection's roles."""
+    from infn_cloud.paths import collection_root
+
+    options: dict[str, tuple[str, dict]] = {}
+    for spec_file in sorted((collection_root() / "roles").glob("*/meta/argument_specs.y*ml")):
+        try:
+            data = yaml.safe_load(spec_file.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError):
+            continue
+        for entry in (data.get("argument_specs") or {}).values():
+            for name, spec in ((entry or {}).get("options") or {}).items():
+                options.setdefault(name, (spec_file.parents[1].name, spec or {}))
+    return options
+
+
+def _role_vars_checks(role_vars: dict, label: str, errors: list[str]) -> None:
+    if not role_vars:
+        return
+    known = role_options()
+    for name, value in role_vars.items():
+        where = f"{label}: role_vars.{name}"
+        if name.lower().startswith(_RESERVED_PREFIXES) or name in _MAGIC:
+            errors.append(f"{where}: reserved name: role_vars may only set options of infn.cloud roles")
+            continue
+        if name not in known:
+            errors.append(
+                f"{where}: not an option of any infn.cloud role (see roles/*/meta/argument_specs.yml)"
+            )
+            continue
+        role, spec = known[name]
+        problem = _option_value_problem(name, spec, value)
+        if problem:
+            errors.append(f"{where}: {problem} (option of infn.cloud.{role})")
+
+
+def _option_value_problem(name: str, spec: dict, value: Any) -> str | None:
+    """What Ansible's role argument validation would say about this one value, or None."""
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+    keep = ("type", "choices", "elements", "options", "no_log")
+    option = {k: v for k, v in spec.items() if k in keep}
+    result = ArgumentSpecValidator({name: option}).validate({name: value})
+    if result.errors:
+        return "; ".join(str(e) for e in result.errors.errors)
+    return None
 
 
 def load_registry(path: str | Path) -> Registry:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from infn_cloud.errors import NotFoundError, UsageError
-from infn_cloud.paths import state_home
+from infn_cloud.paths import private_dir, state_home
 
 # INDIGO PaaS orchestrator vocabulary.
 STATUSES = (
@@ -94,10 +94,14 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX attempts_by_site ON attempts(site, finished_at);
     """,
+    # 3: documented boundaries the roles stopped at (site role_vars), from the last configure
+    """
+    ALTER TABLE deployments ADD COLUMN boundaries TEXT NOT NULL DEFAULT '[]';
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
-_JSON_COLUMNS = {"inputs", "plan", "resources", "outputs", "secret_vars"}
+_JSON_COLUMNS = {"inputs", "plan", "resources", "outputs", "secret_vars", "boundaries"}
 _ATTEMPT_JSON = {"details", "cleanup", "timings"}
 _UPDATABLE = {
     "status",
@@ -111,6 +115,7 @@ _UPDATABLE = {
     "owner_start",
     "owner_host",
     "max_sites",
+    "boundaries",
 }
 
 
@@ -148,9 +153,9 @@ class StateStore:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self.directory = self.path.parent
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with contextlib.suppress(PermissionError):
-            os.chmod(self.directory, 0o700)
+        # Created 0700 when missing; an existing folder is checked (ours, not group/world
+        # writable), never chmod'ed: `--state-dir /tmp` is refused instead of making /tmp 0700.
+        private_dir(self.directory)
         if not self.path.exists():
             # Create it 0600 ourselves: sqlite would use the umask; its -wal/-shm copy this mode.
             with contextlib.suppress(FileExistsError):

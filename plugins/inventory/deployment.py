@@ -19,7 +19,9 @@ description:
   - "Groups: one per TOSCA compute node template (its name, e.g. C(htc_wn_server)), one per role
     of the plan's software (C(role_htcondor)), one per site (C(site_local_backbone)) and
     C(deployment_<id>)."
-  - "Host variables: connection settings (ssh, or podman exec for local sites configured so; a host
+  - "Host variables: the C(role_vars) of the host's site in the site registry (document key
+    C(site_role_vars); never C(ansible_*) or C(infn_cloud_*) names, and every variable below wins
+    over them), connection settings (ssh, or podman exec for local sites configured so; a host
     key reported by the driver is pinned with C(ansible_ssh_common_args)), the node's
     TOSCA properties (C(infn_cloud_properties)), C(infn_cloud_*) facts about the deployment and
     the IM-compatible variables INFN playbooks use: C(IM_NODE_PUBLIC_IP), C(IM_NODE_PRIVATE_IP),
@@ -119,6 +121,7 @@ except ImportError:  # pragma: no cover - PyYAML ships with ansible-core
 
 TAG_PREFIX = "infn-cloud:"
 SUFFIXES = ("infn_cloud.yml", "infn_cloud.yaml", "deployment.yml", "deployment.yaml")
+RESERVED_VAR_PREFIXES = ("ansible_", "infn_cloud_", "im_node_", "im_infrastructure_")
 
 
 def make_unsafe(value):
@@ -138,6 +141,7 @@ def hosts_from_document(doc):
     site = resources.get("site") or doc.get("site")
     driver = resources.get("driver")
     nodes = plan.get("nodes") or {}
+    site_role_vars = doc.get("site_role_vars") or {}
     roles = {}
     software_on = {}
     for entry in plan.get("software") or []:
@@ -166,7 +170,14 @@ def hosts_from_document(doc):
             hostname, _, domain = fqdn.partition(".")
             node_site = inst.get("site") or site
             node_driver = inst.get("driver") or driver
-            hostvars = dict(inst.get("connection") or {})
+            # The site's role_vars (site registry) first: everything below wins over them, and
+            # names that would change the connection or the CLI's own facts are never taken.
+            hostvars = {
+                key: value
+                for key, value in (site_role_vars.get(node_site) or {}).items()
+                if isinstance(key, str) and not key.lower().startswith(RESERVED_VAR_PREFIXES)
+            }
+            hostvars.update(inst.get("connection") or {})
             if inst.get("host_key") and hostvars.get("ansible_connection") == "ssh":
                 # Pin the host key the driver reported (local sites): verified on the first
                 # connection, whatever ~/.ssh/known_hosts holds for a reused address.
