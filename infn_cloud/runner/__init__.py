@@ -17,6 +17,9 @@ One call of run_playbook() is one ansible-playbook run:
   (local nodes), others are accepted once into a per-deployment known_hosts file (OpenStack),
   and a changed key then fails the run;
 - ANSIBLE_COLLECTIONS_PATH points at the checkout link (infn_cloud.paths.collections_path);
+- the environment of ansible-playbook (and of artifacts/<ident>/command) is an allowlist
+  (child_environment: PATH, HOME, locale, podman's location variables, what runner and we set):
+  credentials in the CLI's shell never reach it;
 - artifacts go to a stable per-deployment directory and are rotated (rotate_artifacts);
 - the event handler only puts events on a queue and returns True (a slow handler makes pexpect
   time out, #1343; returning None drops job_events); a consumer thread does the work;
@@ -35,7 +38,6 @@ import contextlib
 import json
 import os
 import queue
-import re
 import shutil
 import signal
 import sys
@@ -137,17 +139,75 @@ def environment(connection: str = "podman", known_hosts: str | os.PathLike | Non
     return env
 
 
-# Credentials a user may have in their shell for the CLI itself (clouds.yaml passwords, Vault
-# tokens, S3 keys). ansible-runner copies the whole environment into the child and into
-# artifacts/<ident>/command; the configure playbooks need none of them.
-_CREDENTIAL_ENV = re.compile(
-    r"PASSW|SECRET|TOKEN|CREDENTIAL|PRIVATE|_KEY($|_)|^OS_|^AWS_|^VAULT_|^BAO_", re.IGNORECASE
+# The environment of ansible-playbook is an allowlist: the CLI's shell often holds credentials
+# (OS_PASSWORD, VAULT_TOKEN, DB_PASS, MYSQL_PWD, GITHUB_PAT, AWS_SECRET_ACCESS_KEY, proxy URLs
+# with a password...) and ansible-runner copies the whole environment into the child and into
+# artifacts/<ident>/command. The configure playbook needs none of them: it reaches the nodes over
+# SSH (the deployment key, through runner's own ssh-agent) or podman exec, and the inventory
+# plugin reads the deployment document (no cloud API). OpenStack credentials (clouds.yaml,
+# OS_CLIENT_CONFIG_FILE, OS_*) are used by the CLI process itself (the driver), never by
+# ansible-playbook; Vault/OpenBao tokens likewise.
+#
+# Passed from the CLI's environment, by name:
+PASSED_ENV = frozenset(
+    {
+        "PATH",  # ansible-playbook, ssh, podman
+        "HOME",  # ~/.ssh/config, ~/.ansible (tmp, cp), object_storage's ring cache
+        "USER",
+        "LOGNAME",
+        "LANG",
+        "LANGUAGE",
+        "TERM",
+        "TZ",
+        "TMPDIR",  # ansible's controller temp files
+        # podman (connection containers.podman.podman, rootless or remote): where its socket,
+        # storage and configuration are. No credentials live in these.
+        "XDG_RUNTIME_DIR",
+        "CONTAINER_HOST",
+        "CONTAINER_CONNECTION",
+        "CONTAINERS_CONF",
+        "CONTAINERS_STORAGE_CONF",
+        "INFN_CLOUD_HOME",  # the collection root (infn_cloud.paths)
+    }
+)
+PASSED_ENV_PREFIXES = ("LC_",)
+# Set by ansible-runner itself (its event callback, artifact and fact cache locations). Kept only
+# when runner set them, i.e. their value differs from the CLI's own environment.
+RUNNER_ENV = frozenset(
+    {
+        "ANSIBLE_STDOUT_CALLBACK",
+        "ANSIBLE_CALLBACK_PLUGINS",
+        "ANSIBLE_RETRY_FILES_ENABLED",
+        "ANSIBLE_HOST_KEY_CHECKING",
+        "ANSIBLE_CACHE_PLUGIN",
+        "ANSIBLE_CACHE_PLUGIN_CONNECTION",
+        "ANSIBLE_ROLES_PATH",
+        "AWX_ISOLATED_DATA_DIR",
+        "RUNNER_OMIT_EVENTS",
+        "RUNNER_ONLY_FAILED_EVENTS",
+    }
 )
 
 
-def child_environment(base: dict[str, str], wanted: dict[str, str]) -> dict[str, str]:
-    """The environment for ansible-playbook: ``base`` without credentials, plus ``wanted``."""
-    env = {key: value for key, value in base.items() if not _CREDENTIAL_ENV.search(key)}
+def child_environment(
+    runner_env: dict[str, str], wanted: dict[str, str], shell: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The environment for ansible-playbook: allowlisted names of ``shell`` (default: this
+    process's environment), what ansible-runner added to it in ``runner_env``, plus ``wanted``.
+
+    Everything else of the shell is dropped, the user's SSH_AUTH_SOCK included: with an SSH key
+    runner starts its own ssh-agent, which sets SSH_AUTH_SOCK for ansible-playbook.
+    """
+    shell = dict(os.environ) if shell is None else shell
+    env = {k: v for k, v in shell.items() if k in PASSED_ENV or k.startswith(PASSED_ENV_PREFIXES)}
+    for name in RUNNER_ENV:
+        value = runner_env.get(name)
+        if value is None or value == shell.get(name):
+            continue
+        if name == "ANSIBLE_CALLBACK_PLUGINS":  # runner appends its own dir to the user's list
+            users = set((shell.get(name) or "").split(os.pathsep))
+            value = os.pathsep.join(p for p in value.split(os.pathsep) if p and p not in users)
+        env[name] = value
     env.update(wanted)
     # The ansible-playbook of our own environment, also when the venv is not activated
     # (`/opt/infn-cloud/bin/infn-cloud ...`, pipx): it sits next to this interpreter.

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from infn_cloud.errors import NotFoundError, UsageError
-from infn_cloud.paths import state_home
+from infn_cloud.paths import private_dir, state_home
 
 # INDIGO PaaS orchestrator vocabulary.
 STATUSES = (
@@ -153,9 +153,9 @@ class StateStore:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self.directory = self.path.parent
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with contextlib.suppress(PermissionError):
-            os.chmod(self.directory, 0o700)
+        # Created 0700 when missing; an existing folder is checked (ours, not group/world
+        # writable), never chmod'ed: `--state-dir /tmp` is refused instead of making /tmp 0700.
+        private_dir(self.directory)
         if not self.path.exists():
             # Create it 0600 ourselves: sqlite would use the umask; its -wal/-shm copy this mode.
             with contextlib.suppress(FileExistsError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import stat
@@ -13,15 +14,18 @@ import time
 import pytest
 
 from infn_cloud.runner import (
+    OWNER_TAG,
+    PASSED_ENV,
+    PASSED_ENV_PREFIXES,
+    RUNNER_ENV,
     _tagged_processes,
+    child_environment,
     environment,
     run_playbook,
     stop_leftovers,
     write_inventory,
 )
 from infn_cloud.secrets.leakscan import scan
-
-pytest.importorskip("ansible_runner")
 
 PLAYBOOK = """
 - name: Check what the runner hands over
@@ -76,36 +80,112 @@ def test_secret_extravars_reach_ansible_and_no_file_or_artifact_keeps_them(playb
     assert "Zq9" not in (run_dir / "command").read_text()
 
 
-def test_shell_credentials_stay_out_of_ansible_and_its_artifacts(tmp_path, monkeypatch):
-    """A user's OpenStack password or Vault token in the CLI's shell never reaches the playbook."""
-    leaked = {"OS_PASSWORD": "os-pass-77xq", "VAULT_TOKEN": "hvs.tok-88yz", "MY_API_KEY": "key-99wv"}
-    for name, value in leaked.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("INFN_CLOUD_HARMLESS", "kept")
-    path = tmp_path / "env.yml"
-    path.write_text(
-        """
-- name: Report which variables the playbook sees
+# Credentials a user may have in the CLI's shell; none may reach ansible-playbook or artifacts.
+SHELL_CREDENTIALS = {
+    "DB_PASS": "db-pass-41ka",
+    "MYSQL_PWD": "mysql-pwd-52lb",
+    "GITHUB_PAT": "ghp_pat63mc0000",
+    "AWS_SECRET_ACCESS_KEY": "aws-secret-74nd",
+    "OS_PASSWORD": "os-pass-77xq",
+    "OS_CLIENT_CONFIG_FILE": "/home/u/clouds-85oe.yaml",
+    "VAULT_TOKEN": "hvs.tok-88yz",
+    "INFN_CLOUD_VAULT_TOKEN": "hvs.infn-96pf",
+    "https_proxy": "http://user:proxy-pw-07qg@proxy:3128",
+    "ANSIBLE_BECOME_PASSWORD_FILE": "/home/u/become-18rh",
+    "SSH_AUTH_SOCK": "/tmp/users-own-agent-29si.sock",
+    "SOMETHING_NEW": "not-on-any-list-30tj",
+}
+# What ansible-playbook may see: the allowlist, what runner/ssh-agent/we set, what the shell of
+# the task itself adds.
+ALLOWED_IN_CHILD = (
+    PASSED_ENV
+    | RUNNER_ENV
+    | set(environment("ssh", "/x/known_hosts"))
+    | {OWNER_TAG, "SSH_AUTH_SOCK", "SSH_AGENT_PID", "PWD", "SHLVL", "_"}
+)
+
+
+def _unexpected(names) -> list[str]:
+    return sorted(n for n in names if n not in ALLOWED_IN_CHILD and not n.startswith(PASSED_ENV_PREFIXES))
+
+
+ENV_PLAYBOOK = """
+- name: Record the environment ansible-playbook hands to a task
   hosts: localhost
   connection: local
   gather_facts: false
   tasks:
-    - name: Credentials are absent, ordinary variables present
-      ansible.builtin.assert:
-        that:
-          - lookup('ansible.builtin.env', 'OS_PASSWORD') == ''
-          - lookup('ansible.builtin.env', 'VAULT_TOKEN') == ''
-          - lookup('ansible.builtin.env', 'MY_API_KEY') == ''
-          - lookup('ansible.builtin.env', 'INFN_CLOUD_HARMLESS') == 'kept'
+    - name: Write the environment and the keys of the SSH agent
+      ansible.builtin.shell: "env -0 > {{ out }}; ssh-add -L > {{ out }}.agent"
+      changed_when: false
 """
-    )
+
+
+def test_only_allowlisted_variables_reach_ansible_and_its_artifacts(tmp_path, monkeypatch):
+    """DB_PASS, MYSQL_PWD, GITHUB_PAT, a proxy password, the user's agent ...: none gets through."""
+    for name, value in SHELL_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("LC_TIME", "C.UTF-8")  # allowlisted: passes unchanged
+    key_file = tmp_path / "key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key_file)], check=True)
+    (tmp_path / "env.yml").write_text(ENV_PLAYBOOK)
     inventory = tmp_path / "hosts.ini"
     inventory.write_text(
         "localhost ansible_connection=local ansible_python_interpreter={{ ansible_playbook_python }}\n"
     )
-    result = run_playbook(str(path), inventory=inventory, artifact_dir=tmp_path / "artifacts", ident="env1")
+    out = tmp_path / "child.env"
+    result = run_playbook(
+        str(tmp_path / "env.yml"),
+        inventory=inventory,
+        artifact_dir=tmp_path / "artifacts",
+        ident="env1",
+        extravars={"out": str(out)},
+        ssh_key=key_file.read_text(),
+        connection="ssh",
+        known_hosts=tmp_path / "known_hosts",
+        owner="dep-env1",
+    )
     assert result.ok, result.failures
-    assert scan(leaked, paths=[tmp_path / "artifacts"]) == []
+    child = dict(item.split("=", 1) for item in out.read_text().split("\0") if item)
+    assert _unexpected(child) == []
+    assert child["LC_TIME"] == "C.UTF-8" and child[OWNER_TAG] == "dep-env1"
+    assert child["ANSIBLE_STDOUT_CALLBACK"] == "awx_display"  # runner's own settings are kept
+    # SSH_AUTH_SOCK is runner's ssh-agent holding the deployment key, not the user's agent.
+    assert child["SSH_AUTH_SOCK"] != SHELL_CREDENTIALS["SSH_AUTH_SOCK"]
+    public = (tmp_path / "key.pub").read_text().split()[1]
+    assert public in (tmp_path / "child.env.agent").read_text()
+    recorded = json.loads((tmp_path / "artifacts" / "env1" / "command").read_text())["env"]
+    assert _unexpected(recorded) == []
+    leaks = {k: v for k, v in SHELL_CREDENTIALS.items() if k != "SSH_AUTH_SOCK"}
+    assert scan(leaks, paths=[tmp_path / "artifacts", out]) == []
+
+
+def test_child_environment_keeps_what_runner_set_and_drops_the_users_ansible_settings():
+    shell = {
+        "PATH": "/usr/bin",
+        "HOME": "/home/u",
+        "LC_ALL": "C.UTF-8",
+        "DB_PASS": "x" * 12,
+        "ANSIBLE_CALLBACK_PLUGINS": "/home/u/callbacks",
+        "ANSIBLE_STDOUT_CALLBACK": "json",  # the user's: runner replaces it, we keep runner's
+        "ANSIBLE_CACHE_PLUGIN": "redis",  # the user's, left as is by runner: dropped
+        "ANSIBLE_VAULT_PASSWORD_FILE": "/home/u/vault-pass",
+    }
+    runner_env = {
+        **shell,
+        "ANSIBLE_CALLBACK_PLUGINS": "/home/u/callbacks:/venv/ansible_runner/display_callback/callback",
+        "ANSIBLE_STDOUT_CALLBACK": "awx_display",
+        "AWX_ISOLATED_DATA_DIR": "/a/run1",
+    }
+    env = child_environment(runner_env, {"ANSIBLE_CONFIG": "/repo/ansible.cfg"}, shell=shell)
+    assert env["ANSIBLE_CALLBACK_PLUGINS"] == "/venv/ansible_runner/display_callback/callback"
+    assert env["ANSIBLE_STDOUT_CALLBACK"] == "awx_display"
+    assert env["AWX_ISOLATED_DATA_DIR"] == "/a/run1"
+    assert env["ANSIBLE_CONFIG"] == "/repo/ansible.cfg"
+    assert env["HOME"] == "/home/u" and env["LC_ALL"] == "C.UTF-8"
+    assert env["PATH"].split(os.pathsep)[-1] == "/usr/bin"
+    for dropped in ("DB_PASS", "ANSIBLE_CACHE_PLUGIN", "ANSIBLE_VAULT_PASSWORD_FILE"):
+        assert dropped not in env
 
 
 def test_failures_are_reported_with_task_and_host(playbook, tmp_path):
