@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from prereq import missing
 
 ROOT = Path(__file__).resolve().parents[3]
 LABEL = "org.infn.cloud.deployment"
@@ -18,17 +19,18 @@ LABEL = "org.infn.cloud.deployment"
 
 def _podman_ready() -> str | None:
     if shutil.which("podman") is None:
-        return "podman is not installed"
+        return "podman is not installed (scripts/setup.sh installs it)"
     if subprocess.run(["podman", "image", "exists", "localhost/debian:trixie"], check=False).returncode:
-        return "localhost/debian:trixie is missing (scripts/test-hosts.sh builds it)"
+        return "the image localhost/debian:trixie is missing (scripts/test-hosts.sh builds it)"
     return None
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _needs_podman():
+    """Every CLI end-to-end test needs podman and the test image: skipped without, failed under CI=true."""
     reason = _podman_ready()
     if reason:
-        pytest.skip(reason)
+        missing(reason)
 
 
 class Cli:

@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from prereq import require
 
 from infn_cloud.errors import OperationFailed
 from infn_cloud.federation import get_driver, load_registry, select_sites
@@ -32,10 +33,11 @@ def _labelled(kind: str, deployment: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def podman_ready():
-    if shutil.which("podman") is None:
-        pytest.skip("podman is not installed")
-    if subprocess.run(["podman", "image", "exists", "localhost/debian:trixie"], check=False).returncode:
-        pytest.skip("localhost/debian:trixie missing: run scripts/test-hosts.sh")
+    require(shutil.which("podman"), "podman is not installed (scripts/setup.sh installs it)")
+    require(
+        subprocess.run(["podman", "image", "exists", "localhost/debian:trixie"], check=False).returncode == 0,
+        "the image localhost/debian:trixie is missing (scripts/test-hosts.sh builds it)",
+    )
 
 
 @pytest.fixture
@@ -100,8 +102,11 @@ def test_capacity_counts_other_deployments(podman_ready, plan, deployment_id):
     best = select_sites(plan, registry, policy="LOCAL-FEDERATED").best
     driver = get_driver(site)
     before = len(_podman("ps", "-a", "--filter", "label=org.infn.cloud.site=LOCAL-FEDERATED", "-q").split())
-    if before + 3 > site.quotas["instances"]:
-        pytest.skip(f"LOCAL-FEDERATED already runs {before} nodes of other deployments")
+    require(
+        before + 3 <= site.quotas["instances"],
+        f"room for 3 nodes on LOCAL-FEDERATED (quota {site.quotas['instances']}): "
+        f"other deployments already run {before} nodes there",
+    )
     driver.create(deployment_id, plan, best)
     other = f"{deployment_id}-b"
     big = json.loads(json.dumps(plan))

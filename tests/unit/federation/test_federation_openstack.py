@@ -14,7 +14,6 @@ from openstack_replay import Replay, clouds_yaml
 from infn_cloud.errors import OperationFailed
 from infn_cloud.federation import get_driver, load_registry, select_sites
 
-pytest.importorskip("openstack")
 # openstacksdk's own deprecation notices about its internals, not about our calls
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore:.*(InfluxDB|service_type).*")
 ROOT = Path(__file__).resolve().parents[3]
