@@ -88,16 +88,25 @@ class SecretStore(abc.ABC):
             raise NotFoundError(f"deployment {deployment_id} has no secret {name!r} in {self.describe()}")
         return values[name]
 
-    def ensure_secret(self, deployment_id: str, name: str, length: int = DEFAULT_SECRET_LENGTH) -> str:
+    def ensure_secret(
+        self, deployment_id: str, name: str, length: int = DEFAULT_SECRET_LENGTH, constraints=None
+    ) -> str:
         """The stored secret ``name``, generated and stored first if it does not exist yet.
 
         Redeploying keeps the same value, so services are not reconfigured with new passwords.
+        ``constraints``: the TOSCA constraints of the input it fills (pattern, lengths); the
+        generated value satisfies them (infn_cloud.secrets.generate; CannotGenerate otherwise).
         """
         check_name(name, "secret name")
         current = self.get_all(deployment_id).get(name)
         if current is not None:
             return current
-        value = generate_secret(length)
+        if constraints:
+            from infn_cloud.secrets.generate import generate_for
+
+            value = generate_for(constraints, length)
+        else:
+            value = generate_secret(length)
         self.put(deployment_id, name, value)
         return value
 

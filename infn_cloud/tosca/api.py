@@ -9,12 +9,17 @@ from infn_cloud.tosca import catalogue
 from infn_cloud.tosca.loader import Template, load
 from infn_cloud.tosca.model import Collector, ValidationReport
 from infn_cloud.tosca.validate import Analysis, analyse
-from infn_cloud.tosca.yamlio import Mapping
+from infn_cloud.tosca.yamlio import MAX_DEPTH, Mapping, too_deep
 
 
 def _as_inputs(inputs) -> Mapping:
     if inputs is None:
         return Mapping()
+    if too_deep(inputs):  # files are bounded when read; Python/Ansible data is checked here
+        raise ValidationError(
+            f"inputs: maps and lists are nested more than {MAX_DEPTH} levels deep; "
+            f"at most {MAX_DEPTH} are allowed"
+        )
     if isinstance(inputs, Mapping):
         return inputs
     if not isinstance(inputs, dict):
@@ -69,7 +74,11 @@ def make_plan(path, inputs=None, import_map=None) -> dict:
             f"{_display(resolved)} is not valid: {len(sink.errors)} problem(s)",
             details=[p.format() for p in sink.errors],
         )
-    return build_plan(analysis)
+    plan = build_plan(analysis)
+    from infn_cloud.tosca import contract
+
+    contract.check(analysis, plan)  # role variables against the roles' argument specs (exit 2)
+    return plan
 
 
 def _display(path: str) -> str:

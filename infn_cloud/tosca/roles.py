@@ -99,6 +99,29 @@ def _sync_share(props: dict, ctx: dict) -> dict:
     }
 
 
+# Role option -> the INFN property it is built from (named in plan-time contract errors).
+INFN_SOURCES = {
+    "jupyterhub_iam_url": "iam_url",
+    "jupyterhub_oauth_client_id": "iam_client_id",
+    "jupyterhub_iam_groups": "iam_groups",
+    "jupyterhub_iam_admin_groups": "iam_admin_groups",
+    "jupyterhub_docker_image": "jupyter_images",
+    "jupyterhub_certificate_type": "cert_manager_type",
+    "jupyterhub_monitoring": "monitoring",
+    "kubernetes_join_token": "admin_token",
+    "kubernetes_gpu": "enable_gpu",
+    "kubernetes_control_plane_address": "front_end_ip",
+    "docker_compose_project": "project_name",
+    "docker_compose_file_url": "docker_compose_file_url",
+    "docker_compose_env": "environment_variables",
+    "sync_share_implementation": "data_service_implementation",
+    "sync_share_s3_endpoint": "s3_url",
+    "sync_share_s3_bucket": "data_bucket_name",
+    "sync_share_s3_access_key": "aws_access_key",
+    "sync_share_s3_secret_key": "aws_secret_key",
+    "sync_share_admin_password": "admin_password",
+}
+
 # INFN type -> (our role, variables builder). Most-derived match wins (htcondorMini before dockerRun).
 INFN_TYPE_ROLES: dict = {
     "tosca.nodes.DODAS.single-node-jupyterhub": ("jupyterhub", _jupyterhub),
