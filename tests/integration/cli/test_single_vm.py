@@ -34,12 +34,11 @@ def vm(module_cli, tmp_path_factory):
     admin_key, admin_pub = _keypair(keys, ADMIN)
     plain_key, plain_pub = _keypair(keys, PLAIN)
     inputs = keys / "inputs.yml"
-    inputs.write_text(
-        "timezone: Europe/Rome\n"
-        "users:\n"
-        f"  - {{os_user_name: {ADMIN}, os_user_ssh_public_key: '{admin_pub}', os_user_add_to_sudoers: true}}\n"
-        f"  - {{os_user_name: {PLAIN}, os_user_ssh_public_key: '{plain_pub}'}}\n"
-    )
+    users = [
+        {"os_user_name": ADMIN, "os_user_ssh_public_key": admin_pub, "os_user_add_to_sudoers": True},
+        {"os_user_name": PLAIN, "os_user_ssh_public_key": plain_pub},
+    ]
+    inputs.write_text(json.dumps({"timezone": "Europe/Rome", "users": users}))
     started = time.monotonic()
     rc, data = module_cli.deploy("single_vm", "-i", str(inputs))
     print(f"single_vm deploy: {time.monotonic() - started:.0f} s")
