@@ -116,8 +116,9 @@ def print_plan(plan: dict) -> None:
     for entry in plan["software"]:
         what = entry["role"] or entry["implementation"] or "(no implementation)"
         print(f"  [{entry['wave']}] {entry['node']} on {', '.join(entry['hosts']) or '-'}: {what}")
-    if plan["secret_inputs"]:
-        print(f"Secret inputs (redacted when stored): {', '.join(plan['secret_inputs'])}")
+    if plan.get("secret_values"):
+        names = ", ".join(entry["name"] for entry in plan["secret_values"])
+        print(f"Secret values (kept in the secret store, shown as <secret:NAME>): {names}")
     if plan.get("secrets_to_generate"):
         print(f"Secrets generated at deploy time: {', '.join(plan['secrets_to_generate'])}")
     if plan["outputs"]:
@@ -129,19 +130,12 @@ def print_plan(plan: dict) -> None:
 
 
 def redacted(plan: dict) -> dict:
-    """The plan with secret input values replaced, for printing."""
-    secrets = set(plan.get("secret_inputs", []))
-    copy = dict(plan)
-    copy["inputs"] = {
-        k: ("<secret>" if k in secrets and v not in (None, "") else v) for k, v in plan["inputs"].items()
-    }
-    values = {json.dumps(plan["inputs"][k]) for k in secrets if plan["inputs"].get(k) not in (None, "")}
-    if values:
-        text = json.dumps(copy)
-        for value in values:
-            text = text.replace(value, '"<secret>"')
-        copy = json.loads(text)
-    return copy
+    """The plan for printing: every secret value (secret inputs, secrets found in maps, lists
+    and marked properties) replaced by its ``<secret:NAME>`` marker, as it is stored."""
+    from infn_cloud.deploy.redaction import redact_plan
+    from infn_cloud.tosca.secret_values import values
+
+    return redact_plan(plan, values(plan))
 
 
 def run(args: argparse.Namespace) -> int:

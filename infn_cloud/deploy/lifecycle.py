@@ -30,7 +30,15 @@ from pathlib import Path
 from typing import Any
 
 from infn_cloud.deploy.progress import ProgressView
-from infn_cloud.deploy.redaction import redact, secret_role_vars, unredact
+from infn_cloud.deploy.redaction import (
+    MARKER,
+    Redactor,
+    redact,
+    redact_plan,
+    redact_template_text,
+    secret_role_vars,
+    unredact,
+)
 from infn_cloud.errors import InfnCloudError, NoSiteError, OperationFailed, UsageError
 from infn_cloud.paths import state_home
 from infn_cloud.state import ACTIVE_STATUSES, StateStore, owner_alive
@@ -75,6 +83,18 @@ def _write_json_private(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+def _stored_inputs(inputs, plan: dict, secrets: dict[str, str]) -> dict:
+    """The inputs as given, for the record: a secret input's value becomes its marker."""
+    declared = set(plan.get("secret_inputs") or [])
+    stored = {}
+    for key, value in dict(inputs or {}).items():
+        if key in declared and value not in (None, "") and not isinstance(value, dict | list):
+            stored[key] = MARKER.format(key)
+        else:
+            stored[key] = value
+    return redact(stored, secrets)
+
+
 def _template_text(template_path: str) -> str | None:
     try:
         return Path(template_path).read_text(encoding="utf-8")
@@ -100,7 +120,7 @@ class Lifecycle:
     # ================================================================== deploy
     def deploy(self, request: DeployRequest) -> dict:
         from infn_cloud.federation import load_registry, select_sites
-        from infn_cloud.tosca import make_plan
+        from infn_cloud.tosca import make_plan, secret_values
 
         if request.max_sites < 1:
             raise UsageError("--max-sites must be at least 1")
@@ -110,25 +130,25 @@ class Lifecycle:
         selection = select_sites(
             plan, registry, group=request.group, policy=request.policy, history=self.state.site_history()
         )
+        secret_role_vars(plan, secret_values.values(plan))  # conflicts refused before anything exists
         deployment_id = str(uuid.uuid4())
         secrets, generated = self._prepare_secrets(deployment_id, plan)
         if generated:  # plan again so the generated values reach the role variables
             inputs = dict(request.inputs or {})
             inputs.update({name: secrets[name] for name in generated})
             plan = make_plan(request.template, inputs, import_map=request.import_map)
-        stored_plan = redact(plan, secrets)
+        stored_plan = redact_plan(plan, secrets)
+        self.view.redact = Redactor(secrets).text  # the log and the terminal get markers too
         record = self.state.create_deployment(
             {
                 "id": deployment_id,
                 "template": str(plan.get("template") or request.template),
-                "template_text": _template_text(str(plan.get("template") or request.template)),
-                "inputs": redact(
-                    {
-                        k: ("<secret>" if k in plan.get("secret_inputs", []) else v)
-                        for k, v in dict(request.inputs or {}).items()
-                    },
-                    secrets,
+                # A record of what was deployed (retry works from the stored plan): secret
+                # values, defaults included, are replaced by markers; None if that fails.
+                "template_text": redact_template_text(
+                    _template_text(str(plan.get("template") or request.template)), secrets
                 ),
+                "inputs": _stored_inputs(request.inputs, plan, secrets),
                 "group_name": selection.group,
                 "policy": request.policy,
                 "registry": str(registry.path) if getattr(registry, "path", None) else request.registry,
@@ -145,14 +165,16 @@ class Lifecycle:
         return self._run_attempts(record, plan, secrets, registry, candidates, "create", request.timeouts)
 
     def _prepare_secrets(self, deployment_id: str, plan: dict) -> tuple[dict[str, str], list[str]]:
-        """Store user-given secret inputs, generate the others, create the SSH keypair."""
+        """Store the plan's secret values (secret inputs, and secrets found inside maps, lists
+        and marked properties: infn_cloud.tosca.secret_values), generate the secret inputs left
+        empty, create the SSH keypair."""
+        from infn_cloud.tosca import secret_values
+
         store = self.secrets
         secrets: dict[str, str] = {}
-        for name in plan.get("secret_inputs") or []:
-            value = plan["inputs"].get(name)
-            if value not in (None, ""):
-                store.put(deployment_id, name, str(value))
-                secrets[name] = str(value)
+        for name, value in secret_values.values(plan).items():
+            store.put(deployment_id, name, value)
+            secrets[name] = value
         generated = [n for n in plan.get("secrets_to_generate") or [] if n not in secrets]
         for name in generated:
             secrets[name] = store.ensure_secret(deployment_id, name)
@@ -235,7 +257,7 @@ class Lifecycle:
             document = self.write_document(
                 deployment_id,
                 site_name,
-                redact(resolved, secrets),
+                redact_plan(resolved, secrets),
                 resources,
                 secret_vars=secret_vars,
                 site_role_vars=site_role_vars,
@@ -265,13 +287,13 @@ class Lifecycle:
                 status="CREATE_COMPLETE",
                 status_reason=None,
                 outputs=outputs,
-                plan=redact(resolved, secrets),
+                plan=redact_plan(resolved, secrets),
             )
             self.state.finish_attempt(attempt, "ok", timings=timings)
             self.write_document(
                 deployment_id,
                 site_name,
-                redact(resolved, secrets),
+                redact_plan(resolved, secrets),
                 resources,
                 "CREATE_COMPLETE",
                 secret_vars,
@@ -297,6 +319,8 @@ class Lifecycle:
             cause, details = exc.message, exc.details
         except Exception as exc:  # a driver or runner bug must not leave a record in progress
             cause, details = f"{type(exc).__name__}: {exc}", []
+        # A failing task may quote a value: causes go to the state database and the log.
+        cause, details = redact(cause, secrets), redact(list(details or []), secrets)
         self.view.message(f"FAILED at {site_name} during {phase}: {cause}")
         for line in details:
             self.view.message(f"   {line}")
@@ -408,6 +432,7 @@ class Lifecycle:
         self.view.attach_log(deployment_dir(deployment_id) / "deploy.log")
         self.view.message(f"retry of {deployment_id} (was {record['previous_status']})")
         secrets = self._load_secrets(deployment_id)
+        self.view.redact = Redactor(secrets).text
         plan = unredact(record["plan"], secrets)
         # The stored plan may be resolved already: outputs keep the original expressions.
         for output in (plan.get("outputs") or {}).values():

@@ -12,6 +12,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -40,6 +41,9 @@ class ProgressView:
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self._last_plain_task: tuple[str, str] | None = None
+        # Set by the lifecycle once the deployment's secrets are known (redaction.Redactor.text):
+        # every line is passed through it before it reaches the terminal or the log file.
+        self.redact: Callable[[str], str] | None = None
         if self.tty and not quiet:
             self._ticker = threading.Thread(target=self._tick, name="infn-cloud-progress", daemon=True)
             self._ticker.start()
@@ -55,6 +59,7 @@ class ProgressView:
         if self.log_path is None:
             return
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        line = self.redact(line) if self.redact else line
         with open(self.log_path, "a", encoding="utf-8") as handle:
             handle.write(f"{stamp} {line}\n")
 
@@ -72,6 +77,7 @@ class ProgressView:
     def _write(self, text: str) -> None:
         if self.quiet:
             return
+        text = self.redact(text) if self.redact else text
         with self._lock:
             if self.tty:
                 self.stream.write(f"\r\x1b[K{text}\n{self._status_line()}")

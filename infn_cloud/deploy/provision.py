@@ -22,8 +22,9 @@ import sys
 from pathlib import Path
 
 from infn_cloud.deploy.lifecycle import _write_json_private
-from infn_cloud.deploy.redaction import redact, secret_role_vars
+from infn_cloud.deploy.redaction import redact_plan, secret_role_vars
 from infn_cloud.errors import InfnCloudError, UsageError
+from infn_cloud.tosca import secret_values
 
 
 def _load_json(path: str, what: str) -> dict:
@@ -47,17 +48,15 @@ def create(args: argparse.Namespace) -> dict:
     before = driver.describe(args.deployment_id)
     driver.create(args.deployment_id, plan, placement, progress=lambda m: print(m, file=sys.stderr))
     resources = driver.wait(args.deployment_id, None, timeout=args.timeout)
-    secrets = {
-        name: str(plan["inputs"][name])
-        for name in plan.get("secret_inputs") or []
-        if plan.get("inputs", {}).get(name) not in (None, "")
-    }
+    # Every secret value of the plan (secret inputs and secrets found in maps, lists and marked
+    # properties); a plan from infn.cloud.tosca_plan already holds markers instead.
+    secrets = secret_values.values(plan)
     resolved = resolve_attributes(plan, resources)
     secret_vars = sorted(secret_role_vars(resolved, secrets))
     document = {
         "id": args.deployment_id,
         "site": site.name,
-        "plan": redact(resolved, secrets),
+        "plan": redact_plan(resolved, secrets),
         "resources": resources,
         "status": "CREATE_IN_PROGRESS",
         "secret_vars": secret_vars,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from infn_cloud.tosca import roles
+from infn_cloud.tosca import roles, secret_values
 from infn_cloud.tosca.units import Scalar, Version, parse_scalar
 from infn_cloud.tosca.validate import Analysis, host_of, is_secret_input
 from infn_cloud.tosca.values import FUNCTIONS, is_function, to_plain
@@ -335,7 +335,7 @@ def build_plan(analysis: Analysis) -> dict:
             "value": resolver.resolve(output.get("value"), {}),
         }
 
-    return {
+    plan = {
         "template": template.path,
         "description": template.description,
         "metadata": to_plain(template.metadata),
@@ -351,6 +351,8 @@ def build_plan(analysis: Analysis) -> dict:
         "outputs": outputs,
         "warnings": warnings,
     }
+    plan["secret_values"] = secret_values.discover(plan, analysis)  # names and places, no values
+    return plan
 
 
 def _waves(analysis: Analysis, names: list[str]) -> dict:

@@ -137,8 +137,9 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 try:
+    from infn_cloud.deploy.redaction import redact_plan
     from infn_cloud.errors import InfnCloudError
-    from infn_cloud.tosca import make_plan
+    from infn_cloud.tosca import make_plan, secret_values
     from infn_cloud.tosca.api import load_template
     from infn_cloud.tosca.validate import is_secret_input
 
@@ -177,12 +178,11 @@ def run_module():
         plan = make_plan(params["template"], params["inputs"], import_map=import_map)
     except InfnCloudError as exc:
         module.fail_json(msg=exc.message, problems=exc.details)
-    secrets = set(plan["secret_inputs"])
-    plan["inputs"] = {
-        key: ("<secret>" if key in secrets and value not in (None, "") else value)
-        for key, value in plan["inputs"].items()
-    }
-    module.exit_json(changed=False, plan=plan)
+    # Secret values found anywhere in the plan (maps, lists, marked properties) are replaced by
+    # their <secret:NAME> markers, as infn-cloud stores them, and are no_log from now on.
+    found = secret_values.values(plan)
+    module.no_log_values.update(found.values())
+    module.exit_json(changed=False, plan=redact_plan(plan, found))
 
 
 def main():

@@ -246,7 +246,7 @@ def test_cli_validate_lists_required_inputs(tmp_path, capsys):
     assert main(["validate", str(template), "--set", "x=1"]) == 2
     assert main(["plan", str(template), "--set", "admin_password=hunter2hunter2", "--json"]) == 0
     out = capsys.readouterr().out
-    assert "hunter2hunter2" not in out and "<secret>" in out
+    assert "hunter2hunter2" not in out and '"admin_password": "<secret:admin_password>"' in out
 
 
 def test_cli_exit_codes(capsys):

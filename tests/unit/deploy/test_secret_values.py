@@ -1,0 +1,273 @@
+"""Secret discovery: which values of a plan are secrets, their stable names, and the CLI's plan."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from infn_cloud.tosca import make_plan
+from infn_cloud.tosca.secret_values import discover, is_secret_key, secret_name, values
+
+REPO = Path(__file__).resolve().parents[3]
+TYPES = REPO / "tosca_templates" / "types" / "infn_cloud_types.yaml"
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "password",
+        "MYSQL_ROOT_PASSWORD",
+        "DB_PASS",
+        "db_pwd",
+        "mysqlPassword",
+        "DBPASSWORD",
+        "api_key",
+        "apiKey",
+        "AWS_SECRET_ACCESS_KEY",
+        "access_key",
+        "secret_key",
+        "private_key",
+        "ssh_private_key",
+        "client_secret",
+        "GITHUB_TOKEN",
+        "join_token",
+        "credentials",
+        "passphrase",
+        "key",
+    ],
+)
+def test_keys_that_name_a_secret(key):
+    assert is_secret_key(key)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "os_user_ssh_public_key",
+        "public_key",
+        "ssh_key",
+        "ssh_authorized_keys",
+        "authorized_keys",
+        "ssh_password_authentication",
+        "password_min_length",
+        "secret_key_file",
+        "token_endpoint",
+        "token_ttl",
+        "key_name",
+        "secret_name",
+        "AWS_ACCESS_KEY_ID",
+        "keyboard_layout",
+        "monkey",
+        "timezone",
+        "TZ",
+        "",
+        3,
+    ],
+)
+def test_keys_that_do_not(key):
+    assert not is_secret_key(key)
+
+
+def _plan(inputs=None, nodes=None, secret_inputs=()):
+    return {"inputs": inputs or {}, "nodes": nodes or {}, "secret_inputs": list(secret_inputs)}
+
+
+def test_nested_maps_lists_and_infn_list_of_single_entry_maps():
+    plan = _plan(
+        inputs={
+            "environment_variables": [{"MYSQL_ROOT_PASSWORD": "root-pw-1"}, {"TZ": "UTC"}],
+            "settings": {"db": {"connection": {"password": "deep-pw-2", "host": "db"}}},
+            "env_pairs": [{"name": "API_TOKEN", "value": "tok-3"}, {"name": "LANG", "value": "C"}],
+            "credentials": {"user": "alice", "pass": "cred-pw-4", "enabled": True},
+        }
+    )
+    found = {e["name"]: e["paths"] for e in discover(plan)}
+    assert found == {
+        "credentials.user": [["inputs", "credentials", "user"]],
+        "credentials.pass": [["inputs", "credentials", "pass"]],
+        "env_pairs.API_TOKEN": [["inputs", "env_pairs", 0, "value"]],
+        "environment_variables.MYSQL_ROOT_PASSWORD": [
+            ["inputs", "environment_variables", 0, "MYSQL_ROOT_PASSWORD"]
+        ],
+        "settings.db.connection.password": [["inputs", "settings", "db", "connection", "password"]],
+    }
+    plan["secret_values"] = discover(plan)
+    assert values(plan) == {
+        "credentials.user": "alice",
+        "credentials.pass": "cred-pw-4",
+        "env_pairs.API_TOKEN": "tok-3",
+        "environment_variables.MYSQL_ROOT_PASSWORD": "root-pw-1",
+        "settings.db.connection.password": "deep-pw-2",
+    }
+
+
+def test_public_keys_empty_values_flags_and_functions_are_not_secrets():
+    public = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB3 user@host"
+    plan = _plan(
+        inputs={
+            "users": [{"os_user_name": "bob", "os_user_ssh_public_key": public}],
+            "ssh_key": public,
+            "keys": [public, "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----"],
+            "db_password": "",
+            "admin_token": None,
+            "password_authentication": True,
+            "env": {"TOKEN_FROM_ATTRIBUTE": {"get_attribute": ["vm", "public_address", 0]}},
+        }
+    )
+    assert discover(plan) == []
+
+
+def test_private_keys_are_secrets_whatever_their_key_and_numbers_count():
+    pem = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n"
+    plan = _plan(inputs={"deploy_material": {"blob": pem}, "mysql": {"root_password": 123456}})
+    plan["secret_values"] = discover(plan)
+    assert values(plan) == {"deploy_material.blob": pem, "mysql.root_password": "123456"}
+
+
+def test_one_value_in_several_places_has_one_name_and_declared_inputs_keep_theirs():
+    plan = _plan(
+        inputs={"admin_password": "same-value", "extra": {"DB_PASSWORD": "same-value"}},
+        nodes={
+            "app": {"type": "x", "properties": {"environment": {"DB_PASSWORD": "same-value", "X": "1"}}},
+            "db": {"type": "x", "properties": {"root_password": "other-value"}},
+        },
+        secret_inputs=["admin_password"],
+    )
+    found = discover(plan)
+    assert found == [
+        {
+            "name": "admin_password",
+            "paths": [
+                ["inputs", "admin_password"],
+                ["inputs", "extra", "DB_PASSWORD"],
+                ["nodes", "app", "properties", "environment", "DB_PASSWORD"],
+            ],
+        },
+        {"name": "db.root_password", "paths": [["nodes", "db", "properties", "root_password"]]},
+    ]
+    assert found == discover(plan)  # stable
+
+
+def test_names_are_valid_store_names_and_numbered_on_collisions():
+    assert secret_name(["env", 0, "DB_PASSWORD"]) == "env.DB_PASSWORD"
+    odd = secret_name(["env", "my key/with spaces"])
+    assert odd.startswith("env.my_key_with_spaces-") and len(odd) == len("env.my_key_with_spaces-") + 8
+    assert len(secret_name(["x" * 300])) == 128
+    plan = _plan(inputs={"env": [{"DB_PASSWORD": "first-pw"}, {"DB_PASSWORD": "second-pw"}]})
+    assert [e["name"] for e in discover(plan)] == ["env.DB_PASSWORD", "env.DB_PASSWORD.2"]
+
+
+def _write(tmp_path, text: str) -> Path:
+    path = tmp_path / "t.yaml"
+    body = textwrap.dedent(text).replace("TYPES", str(TYPES))
+    path.write_text(body)
+    return path
+
+
+def test_properties_marked_secret_in_types(tmp_path):
+    """metadata: {secret: true} on a node type's property or a data type's property."""
+    path = _write(
+        tmp_path,
+        """\
+        tosca_definitions_version: tosca_simple_yaml_1_0
+        data_types:
+          test.Account:
+            derived_from: tosca.datatypes.Root
+            properties:
+              user: {type: string}
+              opaque: {type: string, metadata: {secret: true}}
+        node_types:
+          test.App:
+            derived_from: tosca.nodes.SoftwareComponent
+            properties:
+              salt: {type: string, metadata: {secret: true}}
+              accounts: {type: list, entry_schema: {type: test.Account}, default: []}
+              motd: {type: string, default: hello}
+        topology_template:
+          node_templates:
+            app:
+              type: test.App
+              properties:
+                salt: n0t-a-password-by-name
+                accounts: [{user: alice, opaque: alice-opaque-1}]
+              requirements:
+                - host: vm
+            vm: {type: tosca.nodes.Compute}
+        """,
+    )
+    plan = make_plan(str(path))
+    assert values(plan) == {"app.salt": "n0t-a-password-by-name", "app.accounts.opaque": "alice-opaque-1"}
+
+
+def test_catalogue_types_mark_their_secret_properties():
+    plan = make_plan("htcondor_cluster", {"cluster_secret": "c" * 24})
+    assert {e["name"] for e in plan["secret_values"]} == {"cluster_secret"}
+    assert len(plan["secret_values"][0]["paths"]) > 1  # the input and the node properties fed by it
+
+
+def _cli(*args, cwd=REPO):
+    return subprocess.run(
+        [sys.executable, "-m", "infn_cloud", *args], capture_output=True, text=True, cwd=cwd
+    )
+
+
+def test_plan_json_of_docker_compose_shows_markers_not_values(tmp_path):
+    inputs = tmp_path / "inputs.yml"
+    inputs.write_text(
+        "docker_compose_file_url: http://example.org/compose.yml\n"
+        "environment_variables:\n"
+        "  MYSQL_ROOT_PASSWORD: 'q\"u\\\\o-ünï-pw'\n"
+        "  TZ: Europe/Rome\n"
+    )
+    result = _cli("plan", "docker_compose", "-i", str(inputs), "--no-sites", "--json")
+    assert result.returncode == 0, result.stderr
+    assert "ünï-pw" not in result.stdout and "u\\\\\\\\o" not in result.stdout
+    plan = json.loads(result.stdout)
+    marker = "<secret:environment_variables.MYSQL_ROOT_PASSWORD>"
+    assert plan["inputs"]["environment_variables"] == {"MYSQL_ROOT_PASSWORD": marker, "TZ": "Europe/Rome"}
+    env = [
+        s["vars"]["docker_compose_env"] for s in plan["software"] if s["role"] == "infn.cloud.docker_compose"
+    ]
+    assert env == [{"MYSQL_ROOT_PASSWORD": marker, "TZ": "Europe/Rome"}]
+    human = _cli("plan", "docker_compose", "-i", str(inputs), "--no-sites")
+    assert human.returncode == 0 and "ünï-pw" not in human.stdout
+    assert "environment_variables.MYSQL_ROOT_PASSWORD" in human.stdout
+
+
+def _reference() -> Path:
+    import os
+
+    from prereq import require
+
+    root = Path(os.environ.get("INFN_CLOUD_REFERENCE_DIR") or REPO.parent / "shared" / "reference")
+    require(
+        (root / "infn-tosca-templates" / "single-vm" / "iam_voms-aa.yaml").is_file(),
+        f"INFN reference directory {root} (set INFN_CLOUD_REFERENCE_DIR)",
+    )
+    return root
+
+
+def test_plan_of_infn_iam_voms_aa_no_longer_crashes_and_hides_its_default_passwords(tmp_path):
+    """issue 12: `plan` ended in JSONDecodeError (exit 70): the old redaction edited JSON text."""
+    root = _reference()
+    import_map = tmp_path / "map.yaml"
+    types = root / "infn-tosca-types"
+    import_map.write_text(f'imports:\n  "https://baltig.infn.it/infn-cloud/tosca-types/raw/*/": "{types}/"\n')
+    template = root / "infn-tosca-templates" / "single-vm" / "iam_voms-aa.yaml"
+    result = _cli("plan", str(template), "--import-map", str(import_map), "--no-sites", "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    plan = json.loads(result.stdout)
+    names = {e["name"] for e in plan["secret_values"]}
+    assert {"actuator_user_password", "db_password", "google_client_secret", "mail_password"} <= names
+    for name in ("actuator_user_password", "db_password", "google_client_secret", "mail_password"):
+        assert plan["inputs"][name] == f"<secret:{name}>"
+    compose = plan["nodes"]["docker_compose_service"]["properties"]
+    assert compose["db_password"] == "<secret:db_password>"
+    assert not any(isinstance(v, str) and v in ("pwd", "client_secret") for v in compose.values())
+    # Boolean inputs named like tokens are not secret values.
+    assert plan["inputs"]["access_token_include_scope"] is True
