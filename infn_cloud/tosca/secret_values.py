@@ -194,9 +194,21 @@ class _Finder:
         return schema if isinstance(schema, dict) else None
 
     @staticmethod
-    def marked(definition) -> bool:
+    def marking(definition) -> bool | None:
+        """``metadata: {secret: true|false}`` of a definition; None when it does not say."""
         meta = definition.get("metadata") if isinstance(definition, dict) else None
-        return isinstance(meta, dict) and meta.get("secret") in (True, "true")
+        flag = meta.get("secret") if isinstance(meta, dict) else None
+        if flag in (True, "true"):
+            return True
+        if flag in (False, "false"):
+            return False
+        return None
+
+    @classmethod
+    def is_secret(cls, key, definition, inherited: bool) -> bool:
+        """A type's explicit marking wins over the key's name and over an enclosing secret."""
+        marking = cls.marking(definition)
+        return marking if marking is not None else inherited or is_secret_key(key)
 
     # -- walking ------------------------------------------------------------------------------
     def walk(self, value, path: list, name_parts: list, secret: bool, definition=None) -> None:
@@ -208,9 +220,7 @@ class _Finder:
             pair_secret = is_secret_key(value.get("name")) and "value" in value
             for key, child in value.items():
                 child_def = props.get(key) if key in props else entry
-                child_secret = (
-                    secret or is_secret_key(key) or self.marked(child_def) or (pair_secret and key == "value")
-                )
+                child_secret = self.is_secret(key, child_def, secret) or (pair_secret and key == "value")
                 label = value.get("name") if pair_secret and key == "value" else key
                 self.walk(child, [*path, key], [*name_parts, label], child_secret, child_def)
             return
@@ -264,12 +274,13 @@ def discover(plan: dict, analysis=None) -> list[dict]:
     for name in sorted(inputs, key=str):
         if name in secret_inputs:
             continue
-        value = inputs[name]
-        if is_secret_key(name) and not isinstance(value, dict | list):
-            if _is_secret_leaf(value):
-                finder.add(value, ["inputs", name], [name])
-            continue
-        finder.walk(value, ["inputs", name], [name], is_secret_key(name), declared.get(name))
+        finder.walk(
+            inputs[name],
+            ["inputs", name],
+            [name],
+            _Finder.is_secret(name, declared.get(name), False),
+            declared.get(name),
+        )
     for node in sorted(plan.get("nodes") or {}):
         body = plan["nodes"][node]
         definitions = {}
@@ -283,7 +294,7 @@ def discover(plan: dict, analysis=None) -> list[dict]:
                 body["properties"][prop],
                 ["nodes", node, "properties", prop],
                 [node, prop],
-                is_secret_key(prop) or _Finder.marked(definition),
+                _Finder.is_secret(prop, definition, False),
                 definition,
             )
     return finder.entries

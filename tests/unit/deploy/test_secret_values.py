@@ -204,7 +204,52 @@ def test_properties_marked_secret_in_types(tmp_path):
     assert values(plan) == {"app.salt": "n0t-a-password-by-name", "app.accounts.opaque": "alice-opaque-1"}
 
 
+def test_a_type_can_say_a_secret_looking_property_is_not_secret(tmp_path):
+    path = _write(
+        tmp_path,
+        """\
+        tosca_definitions_version: tosca_simple_yaml_1_0
+        node_types:
+          test.Bucket:
+            derived_from: tosca.nodes.SoftwareComponent
+            properties:
+              access_key: {type: string, metadata: {secret: false}}
+              secret_key: {type: string}
+        topology_template:
+          node_templates:
+            bucket:
+              type: test.Bucket
+              properties: {access_key: "demo:s3", secret_key: s3cr3t-k3y-value}
+              requirements:
+                - host: vm
+            vm: {type: tosca.nodes.Compute}
+        """,
+    )
+    assert values(make_plan(str(path))) == {"bucket.secret_key": "s3cr3t-k3y-value"}
+
+
 def test_catalogue_types_mark_their_secret_properties():
+    from infn_cloud.tosca.api import load_template
+
+    registry = load_template("htcondor_cluster").registry
+    marked = {
+        (type_name, prop)
+        for type_name in (
+            "infn.cloud.nodes.HTCondor",
+            "infn.cloud.nodes.JupyterHub",
+            "infn.cloud.nodes.SyncShare",
+        )
+        for prop, (definition, _f) in registry.merged("node_types", type_name, "properties").items()
+        if (definition.get("metadata") or {}).get("secret") is True
+    }
+    assert {p for _t, p in marked} == {
+        "cluster_secret",
+        "oauth_client_secret",
+        "s3_secret_key",
+        "admin_password",
+        "oidc_client_secret",
+    }
+
     plan = make_plan("htcondor_cluster", {"cluster_secret": "c" * 24})
     assert {e["name"] for e in plan["secret_values"]} == {"cluster_secret"}
     assert len(plan["secret_values"][0]["paths"]) > 1  # the input and the node properties fed by it
