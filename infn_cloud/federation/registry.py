@@ -13,6 +13,7 @@ naming the file and the key path (``sites/A.yml: flavors[2].ram_mb: expected int
 from __future__ import annotations
 
 import copy
+import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -196,6 +197,10 @@ SITE_SCHEMA = _S(
             },
         ),
         "ssh_user": _OPT_STR,
+        # openstack driver: the one network SSH (22/tcp) is opened from, e.g. the network
+        # infn-cloud/AWX runs in. Required for openstack sites: SSH to the world (0.0.0.0/0)
+        # only when written here explicitly. Checked in _semantic_checks.
+        "ssh_cidr": _OPT_STR,
         # local driver: podman network name (default infn-cloud-<site in lower case>)
         "network": _OPT_STR,
         # local driver: how Ansible reaches the containers. ssh (default) as on a VM, through
@@ -283,6 +288,7 @@ class Site:
     networks: dict[str, str | None] = field(default_factory=dict)
     capabilities: dict[str, Any] = field(default_factory=dict)
     ssh_user: str | None = None
+    ssh_cidr: str | None = None
     network: str | None = None
     connection: str = "ssh"
     fail_on_create: bool = False
@@ -450,6 +456,7 @@ def _build_site(data: dict, source: str) -> Site:
         networks={"public": None, "private": None, **(data.get("networks") or {})},
         capabilities=capabilities,
         ssh_user=data.get("ssh_user"),
+        ssh_cidr=data.get("ssh_cidr"),
         network=data.get("network"),
         connection=data.get("connection", "ssh"),
         fail_on_create=bool(data.get("fail_on_create", False)),
@@ -461,6 +468,7 @@ def _build_site(data: dict, source: str) -> Site:
 def _semantic_checks(data: dict, label: str, errors: list[str]) -> None:
     if data.get("driver") == "openstack" and not data.get("cloud"):
         errors.append(f"{label}: cloud: required for driver openstack (the clouds.yaml entry to use)")
+    _ssh_cidr_check(data, label, errors)
     caps = data.get("capabilities") or {}
     if caps.get("replicated_object_storage") and data.get("kind") not in ("backbone",):
         errors.append(
@@ -538,6 +546,24 @@ def _option_value_problem(name: str, spec: dict, value: Any) -> str | None:
     if result.errors:
         return "; ".join(str(e) for e in result.errors.errors)
     return None
+
+
+def _ssh_cidr_check(data: dict, label: str, errors: list[str]) -> None:
+    """openstack sites say where SSH may come from; never the world by default."""
+    cidr = data.get("ssh_cidr")
+    if cidr is None:
+        if data.get("driver") == "openstack":
+            errors.append(
+                f"{label}: ssh_cidr: required for driver openstack (the network infn-cloud connects "
+                "from, e.g. 131.154.0.0/16; write 0.0.0.0/0 to open SSH to the world on purpose)"
+            )
+        return
+    try:
+        ipaddress.ip_network(cidr, strict=True)
+    except ValueError as exc:
+        errors.append(
+            f"{label}: ssh_cidr: expected a network in CIDR notation (10.0.0.0/8), got {cidr!r}: {exc}"
+        )
 
 
 def load_registry(path: str | Path) -> Registry:

@@ -47,7 +47,8 @@ options:
       - Path of the deployment document (JSON or YAML) with keys C(id), C(site), C(plan),
         C(resources) and C(status), as C(infn-cloud deploy) stores it.
       - Relative paths are relative to the inventory file.
-      - Required unless O(clouds) and O(deployment_id) are given; with them it only supplies the plan.
+      - Required unless O(clouds) and O(deployment_id) are given; with them it supplies the plan and
+        the SSH host keys pinned at creation (joined by server id).
     type: path
   deployment_id:
     description: Deployment id whose servers are looked up on O(clouds) (tag C(infn-cloud:<id>)).
@@ -121,6 +122,7 @@ except ImportError:  # pragma: no cover - PyYAML ships with ansible-core
 
 TAG_PREFIX = "infn-cloud:"
 SUFFIXES = ("infn_cloud.yml", "infn_cloud.yaml", "deployment.yml", "deployment.yaml")
+HOST_KEY_RE = re.compile(r"^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/]+={0,2}$")
 RESERVED_VAR_PREFIXES = ("ansible_", "infn_cloud_", "im_node_", "im_infrastructure_")
 
 
@@ -179,8 +181,15 @@ def hosts_from_document(doc):
             }
             hostvars.update(inst.get("connection") or {})
             if inst.get("host_key") and hostvars.get("ansible_connection") == "ssh":
-                # Pin the host key the driver reported (local sites): verified on the first
-                # connection, whatever ~/.ssh/known_hosts holds for a reused address.
+                # Pin the host key the driver reported (local sites: read from the container;
+                # OpenStack: from the server's console output): verified on the first
+                # connection, whatever ~/.ssh/known_hosts holds for a reused address. It goes on
+                # an ssh command line, so nothing but "<key type> <base64>" is accepted.
+                if not HOST_KEY_RE.match(str(inst["host_key"])):
+                    raise AnsibleParserError(
+                        f"host {host}: host_key {str(inst['host_key'])[:80]!r} is not an SSH public "
+                        "host key (expected '<type> <base64>', e.g. 'ssh-ed25519 AAAAC3...')"
+                    )
                 hostvars.setdefault(
                     "ansible_ssh_common_args", f'-o "KnownHostsCommand=/bin/echo %H {inst["host_key"]}"'
                 )
@@ -342,7 +351,20 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 raise AnsibleParserError(
                     f"{path}: clouds needs deployment_id (or a deployment_file with an id)"
                 )
-            doc = dict(doc, id=deployment_id, resources=self._fetch_openstack(deployment_id))
+            resources = self._fetch_openstack(deployment_id)
+            # Host keys pinned at creation (the driver read them from the console) are in the
+            # deployment document only: carry them over to the servers listed now, by server id.
+            pinned = {
+                inst.get("id"): inst.get("host_key")
+                for insts in ((doc.get("resources") or {}).get("nodes") or {}).values()
+                for inst in insts
+                if inst.get("id") and inst.get("host_key")
+            }
+            for insts in resources["nodes"].values():
+                for inst in insts:
+                    if inst.get("id") in pinned:
+                        inst["host_key"] = pinned[inst["id"]]
+            doc = dict(doc, id=deployment_id, resources=resources)
         elif not deployment_file:
             raise AnsibleParserError(f"{path}: set deployment_file, or clouds and deployment_id")
         return doc

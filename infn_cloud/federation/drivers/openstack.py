@@ -1,30 +1,48 @@
-"""The `openstack` driver: servers, volumes, security group, keypair and floating IPs via openstacksdk.
+"""The `openstack` driver: servers, volumes, security groups, keypair and floating IPs via openstacksdk.
 
 Connection: ``openstack.connect(cloud=<site.cloud>, region_name=<region>)``: credentials come
 from the operator's clouds.yaml, never from the registry. Requests go through the SDK's service
 adapters (``conn.compute``, ``conn.network``, ``conn.block_storage``, ``conn.image``) with
-explicit microversions, so the calls made are exactly the ones listed here:
+explicit microversions, so the calls made are exactly the ones listed here.
 
-create:  networks by name -> security group ``infn-cloud-<id>`` (tagged) with SSH, the plan's
-         ports (remote CIDR from the plan) and all traffic between the deployment's servers ->
-         keypair ``infn-cloud-<id>`` (when a public key is given) -> flavor and image ids ->
-         servers (metadata infn_cloud_* and tag ``infn-cloud:<id>``) -> wait ACTIVE ->
-         volumes (metadata) and attachments -> floating IPs (tagged) on the public network.
-delete:  everything found by tag/metadata: servers, floating IPs, volumes, security group,
-         keypair, so it also works after the caller crashed; 404s are fine (idempotent).
+Every resource carries the deployment's label in its create request, so no crash or failed
+call can leave an unlabelled resource behind:
+
+- servers: metadata ``infn_cloud_*`` and tag ``infn-cloud:<id>`` in ``POST /servers`` (Nova
+  microversion 2.52; ``create`` reads Nova's version document first and refuses older clouds);
+- security groups and floating IPs: description ``infn.cloud deployment <id>`` in the POST, and
+  tag ``infn-cloud:<id>`` in the POST where Neutron lists the ``tag-creation`` extension (else a
+  follow-up PUT where it lists ``standard-attr-tag``; the description is what ``delete`` uses);
+- volumes: metadata in ``POST /volumes``; the keypair is named ``infn-cloud-<id>``.
+
+create:  Nova version check -> Neutron extensions -> networks by name -> security groups (one
+         shared by the deployment's servers that only admits traffic from its members, one per
+         node with SSH from the site's ``ssh_cidr`` and the node's own ports, each from its
+         ``remote_cidr``) -> keypair -> flavor and image ids -> servers -> wait ACTIVE ->
+         volumes and attachments -> floating IPs -> SSH host keys from each server's console
+         output (cloud-init prints them), pinned in the resources (``host_key``).
+delete:  servers by tag and by name prefix ``<id>-`` confirmed by metadata, floating IPs and
+         security groups by description, volumes by metadata, the keypair by name; so it also
+         works after the caller crashed or a tag call failed; 404s are fine (idempotent).
 
 Transient errors (HTTP 500/502/503/504, connection reset/refused) are retried with
 exponential backoff; waits have deadlines. No live OpenStack is reachable from this project's
-machines: tests replay recorded API exchanges (tests/fixtures/openstack, docs/federation.md).
+machines: tests replay API exchanges written by hand from the API reference
+(tests/fixtures/openstack, docs/federation.md).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import ipaddress
 import json
+import re
+import struct
 import time
 from typing import Any
 
-from infn_cloud.errors import OperationFailed
+from infn_cloud.errors import OperationFailed, ValidationError
 from infn_cloud.federation.drivers.base import (
     Driver,
     Progress,
@@ -36,7 +54,20 @@ from infn_cloud.federation.drivers.base import (
 
 TAG_PREFIX = "infn-cloud:"
 TRANSIENT = {500, 502, 503, 504}
-COMPUTE_MICROVERSION = "2.47"  # tag filters (2.26) and flavor names in server documents (2.47)
+# 2.52: tags in the server create request (2.26 tag filters, 2.47 flavor names come with it).
+COMPUTE_MICROVERSION = "2.52"
+SSH_PORT = 22
+HOST_KEYS_BEGIN = "-----BEGIN SSH HOST KEY KEYS-----"
+HOST_KEYS_END = "-----END SSH HOST KEY KEYS-----"
+# Preference order for the key that is pinned (OpenSSH then negotiates that algorithm).
+HOST_KEY_TYPES = (
+    "ssh-ed25519",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "ssh-rsa",
+)
+_BASE64_RE = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
 
 
 class ApiError(Exception):
@@ -60,6 +91,132 @@ def _error_message(resp) -> str:
     return json.dumps(body)[:300]
 
 
+def _version_tuple(text: str) -> tuple[int, int]:
+    major, _, minor = str(text or "").partition(".")
+    try:
+        return int(major), int(minor or 0)
+    except ValueError:
+        return (0, 0)
+
+
+def description(deployment_id: str) -> str:
+    """The description every Neutron resource of a deployment gets in its create request."""
+    return f"infn.cloud deployment {deployment_id}"
+
+
+def valid_host_key(line: str) -> str | None:
+    """``"<type> <base64>"`` if ``line`` is a well-formed public host key, else None.
+
+    The console is written by the server, so nothing but a known key type and a base64 blob
+    whose embedded type matches is accepted (the key ends up on an ssh command line).
+    """
+    parts = line.strip().split()
+    if len(parts) < 2 or parts[0] not in HOST_KEY_TYPES or not _BASE64_RE.match(parts[1]):
+        return None
+    try:
+        blob = base64.b64decode(parts[1], validate=True)
+        (length,) = struct.unpack(">I", blob[:4])
+        embedded = blob[4 : 4 + length].decode("ascii")
+    except (binascii.Error, struct.error, UnicodeDecodeError, ValueError):
+        return None
+    if embedded != parts[0] or len(blob) <= 4 + length:
+        return None
+    return f"{parts[0]} {parts[1]}"
+
+
+def host_keys_from_console(output: str) -> list[str]:
+    """The valid keys of the first complete host-key block cloud-init printed, best type first.
+
+    Lines may carry a console prefix (``[   12.0] cloud-init[790]: ``): a key is read from its
+    type onwards. An unfinished block (cloud-init still printing) gives no keys yet.
+    """
+    lines = (output or "").splitlines()
+    begin = next((i for i, line in enumerate(lines) if line.rstrip().endswith(HOST_KEYS_BEGIN)), None)
+    if begin is None:
+        return []
+    keys: list[str] = []
+    for line in lines[begin + 1 :]:
+        if line.rstrip().endswith(HOST_KEYS_END):
+            return sorted(set(keys), key=lambda k: (HOST_KEY_TYPES.index(k.split()[0]), keys.index(k)))
+        tokens = line.split()
+        start = next((i for i, t in enumerate(tokens) if t in HOST_KEY_TYPES), None)
+        key = valid_host_key(" ".join(tokens[start:])) if start is not None else None
+        if key:
+            keys.append(key)
+    return []
+
+
+def _network(cidr: str, where: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    try:
+        return ipaddress.ip_network(str(cidr), strict=False)
+    except ValueError:
+        raise ValidationError(
+            f"{where}: remote_cidr {cidr!r} is not a network",
+            details=["expected CIDR notation, e.g. 0.0.0.0/0 or 10.0.0.0/8"],
+        ) from None
+
+
+def _rule(sg_id: str, net, protocol: str | None = None, low: int | None = None, high: int | None = None):
+    rule: dict[str, Any] = {
+        "security_group_id": sg_id,
+        "direction": "ingress",
+        "ethertype": "IPv6" if net.version == 6 else "IPv4",
+        "remote_ip_prefix": str(net),
+    }
+    if protocol:
+        rule.update(protocol=protocol, port_range_min=low, port_range_max=high)
+    return rule
+
+
+def node_rules(site_name: str, ssh_cidr: str | None, node: str, spec: dict) -> list[tuple]:
+    """Ingress rules of one node's security group: [(protocol, low, high, network)].
+
+    SSH from the site's ``ssh_cidr`` first, then each declared port from its ``remote_cidr``.
+    Raises ValidationError (exit 2) for a port that is not a number or range, a protocol other
+    than tcp/udp, a bad CIDR, or a port rule that would open SSH wider than ``ssh_cidr``.
+    """
+    if not ssh_cidr:
+        raise ValidationError(
+            f"site {site_name}: the registry sets no ssh_cidr",
+            details=[
+                "infn-cloud opens SSH (22/tcp) only from the site's ssh_cidr: set it to the network "
+                "infn-cloud connects from (0.0.0.0/0 opens SSH to the world, only if written there)"
+            ],
+        )
+    ssh_net = _network(ssh_cidr, f"site {site_name}: ssh_cidr")
+    rules = [("tcp", SSH_PORT, SSH_PORT, ssh_net)]
+    for i, port in enumerate(spec.get("ports") or []):
+        where = f"node {node}: ports[{i}]"
+        if not isinstance(port, dict):
+            raise ValidationError(f"{where}: expected a port spec mapping, got {port!r}")
+        text = str(port.get("port"))
+        match = re.fullmatch(r"(\d{1,5})(?:-(\d{1,5}))?", text)
+        low, high = (int(match.group(1)), int(match.group(2) or match.group(1))) if match else (0, 0)
+        if not match or not 1 <= low <= high <= 65535:
+            raise ValidationError(
+                f"{where}: port {port.get('port')!r} is not a port",
+                details=["expected a number 1-65535 or a range LOW-HIGH"],
+            )
+        protocol = str(port.get("protocol") or "tcp").lower()
+        if protocol not in ("tcp", "udp"):
+            raise ValidationError(f"{where}: protocol {protocol!r}", details=["expected tcp or udp"])
+        net = _network(port.get("remote_cidr") or "0.0.0.0/0", where)
+        if (
+            protocol == "tcp"
+            and low <= SSH_PORT <= high
+            and (net.version != ssh_net.version or not net.subnet_of(ssh_net))
+        ):
+            raise ValidationError(
+                f"{where}: port {text}/tcp from {net} would open SSH wider than the site's ssh_cidr "
+                f"({ssh_net})",
+                details=["SSH is opened by the driver from the registry's ssh_cidr only"],
+            )
+        key = (protocol, low, high, net)
+        if key not in rules:
+            rules.append(key)
+    return rules
+
+
 class OpenStackDriver(Driver):
     name = "openstack"
 
@@ -72,7 +229,8 @@ class OpenStackDriver(Driver):
         retry_delay: float = 1.0,
         poll_interval: float = 2.0,
         public_key: str | None = None,
-        ssh_cidr: str = "0.0.0.0/0",
+        ssh_cidr: str | None = None,
+        host_key_timeout: float | None = None,
         **options,
     ):
         super().__init__(site, **options)
@@ -81,8 +239,10 @@ class OpenStackDriver(Driver):
         self.retry_delay = retry_delay
         self.poll_interval = poll_interval
         self.public_key = public_key
-        self.ssh_cidr = ssh_cidr
+        self.ssh_cidr = ssh_cidr or getattr(site, "ssh_cidr", None)
+        self.host_key_timeout = host_key_timeout
         self._region: str | None = None
+        self._host_keys: dict[str, str] = {}
 
     # ------------------------------------------------------------------ plumbing
     def _connection(self):
@@ -151,6 +311,25 @@ class OpenStackDriver(Driver):
             meta.update(infn_cloud_node=node, infn_cloud_index=str(index))
         return meta
 
+    # ------------------------------------------------------------------ capabilities
+    def _check_compute_version(self) -> None:
+        """Refuse a Nova that cannot take tags in the server create request (< 2.52)."""
+        doc = self._request("compute", "GET", "/") or {}
+        version = doc.get("version") or {}
+        if _version_tuple(version.get("version")) < _version_tuple(COMPUTE_MICROVERSION):
+            raise OperationFailed(
+                f"site {self.site.name}: Nova supports compute API microversions up to "
+                f"{version.get('version') or 'none (2.1 only)'}; the openstack driver needs "
+                f"{COMPUTE_MICROVERSION} (server tags in the create request)",
+                details=["nothing was created; ask the site to upgrade Nova, or disable the site"],
+            )
+
+    def _neutron_tagging(self) -> tuple[bool, bool]:
+        """(tags in POST bodies, tags by a follow-up PUT) from Neutron's extension list."""
+        exts = self._request("network", "GET", "/extensions") or {}
+        aliases = {e.get("alias") for e in exts.get("extensions") or []}
+        return "tag-creation" in aliases, "standard-attr-tag" in aliases
+
     # ------------------------------------------------------------------ lookups
     def _network_id(self, name: str) -> str:
         nets = self._request("network", "GET", "/networks", params={"name": name})["networks"]
@@ -176,8 +355,12 @@ class OpenStackDriver(Driver):
         self._check_test_hook()
         placement = placement_dict(placement)
         self._region = placement.get("region") or self.site.regions[0]
+        compute = plan.get("compute") or {}
+        # Bad ports or a missing ssh_cidr are refused (exit 2) before anything is created.
+        rules = {node: node_rules(self.site.name, self.ssh_cidr, node, compute[node]) for node in compute}
+        self._check_compute_version()
         try:
-            self._create(deployment_id, plan, placement, progress)
+            self._create(deployment_id, compute, rules, placement, progress)
             return self.wait(deployment_id, progress=progress)
         except (ApiError, OperationFailed) as exc:
             message = exc.message if isinstance(exc, OperationFailed) else str(exc)
@@ -192,27 +375,58 @@ class OpenStackDriver(Driver):
                 details.append(f"cleanup failed, run delete again: {cleanup_exc}")
             raise OperationFailed(message, details=details) from None
 
-    def _create(self, deployment_id: str, plan: dict, placement: dict, progress: Progress) -> None:
+    def _labelled(self, collection: str, body: dict, deployment_id: str, tagging: tuple[bool, bool]) -> dict:
+        """POST a Neutron resource with the deployment's description (and tag where allowed)."""
+        key = collection.replace("-", "_")[:-1]  # security-groups -> security_group
+        body = dict(body, description=description(deployment_id))
+        tag_on_create, tag_after = tagging
+        if tag_on_create:
+            body["tags"] = [self._tag(deployment_id)]
+        made = self._request("network", "POST", f"/{collection}", json_body={key: body})[key]
+        if not tag_on_create and tag_after:
+            self._request("network", "PUT", f"/{collection}/{made['id']}/tags/{self._tag(deployment_id)}")
+        return made
+
+    def _create(self, deployment_id: str, compute: dict, rules: dict, placement: dict, progress) -> None:
         tag = self._tag(deployment_id)
-        compute = plan.get("compute") or {}
+        tagging = self._neutron_tagging()
         private = self.site.networks.get("private")
         net_id = self._network_id(private) if private else None
 
-        self._progress(progress, f"creating security group infn-cloud-{deployment_id}")
-        sg = self._request(
+        self._progress(progress, f"creating security groups infn-cloud-{deployment_id}(-<node>)")
+        members = self._labelled(
+            "security-groups", {"name": f"infn-cloud-{deployment_id}"}, deployment_id, tagging
+        )
+        # The deployment's servers reach each other on every port; nobody else through this group.
+        self._request(
             "network",
             "POST",
-            "/security-groups",
+            "/security-group-rules",
             json_body={
-                "security_group": {
-                    "name": f"infn-cloud-{deployment_id}",
-                    "description": f"infn.cloud deployment {deployment_id}",
+                "security_group_rule": {
+                    "security_group_id": members["id"],
+                    "direction": "ingress",
+                    "ethertype": "IPv4",
+                    "remote_group_id": members["id"],
                 }
             },
-        )["security_group"]
-        self._request("network", "PUT", f"/security-groups/{sg['id']}/tags/{tag}")
-        for rule in self._rules(compute, sg["id"]):
-            self._request("network", "POST", "/security-group-rules", json_body={"security_group_rule": rule})
+        )
+        node_groups: dict[str, str] = {}
+        for node in sorted(compute):
+            sg = self._labelled(
+                "security-groups",
+                {"name": f"infn-cloud-{deployment_id}-{node_slug(node)}"},
+                deployment_id,
+                tagging,
+            )
+            node_groups[node] = sg["id"]
+            for protocol, low, high, net in rules[node]:
+                self._request(
+                    "network",
+                    "POST",
+                    "/security-group-rules",
+                    json_body={"security_group_rule": _rule(sg["id"], net, protocol, low, high)},
+                )
 
         key_name = None
         public_key = self.public_key or placement.get("public_key")
@@ -248,10 +462,12 @@ class OpenStackDriver(Driver):
                     "flavorRef": flavor_ids[flavor["name"]],
                     "imageRef": image_ids[image],
                     "metadata": self._meta(deployment_id, node, index),
-                    "security_groups": [{"name": sg["name"]}],
+                    "tags": [tag],
+                    # ids, not names: Neutron names are not unique within a project
+                    "security_groups": [{"name": members["id"]}, {"name": node_groups[node]}],
+                    # required from microversion 2.37 on
+                    "networks": [{"uuid": net_id}] if net_id else "auto",
                 }
-                if net_id:
-                    server["networks"] = [{"uuid": net_id}]
                 if key_name:
                     server["key_name"] = key_name
                 made = self._request(
@@ -261,9 +477,6 @@ class OpenStackDriver(Driver):
                     json_body={"server": server},
                     microversion=COMPUTE_MICROVERSION,
                 )["server"]
-                self._request(
-                    "compute", "PUT", f"/servers/{made['id']}/tags/{tag}", microversion=COMPUTE_MICROVERSION
-                )
                 created.append((node, index, spec, made))
 
         for node, index, _spec, made in created:
@@ -272,52 +485,7 @@ class OpenStackDriver(Driver):
             for vol in spec.get("volumes") or []:
                 self._create_volume(deployment_id, node, index, vol, made["id"], progress)
             if spec.get("public_ip"):
-                self._floating_ip(deployment_id, made["id"], progress)
-
-    def _rules(self, compute: dict, sg_id: str) -> list[dict]:
-        rules = [
-            {
-                "security_group_id": sg_id,
-                "direction": "ingress",
-                "ethertype": "IPv4",
-                "protocol": "tcp",
-                "port_range_min": 22,
-                "port_range_max": 22,
-                "remote_ip_prefix": self.ssh_cidr,
-            },
-            # servers of the deployment talk to each other freely (HTCondor, Kubernetes, ...)
-            {
-                "security_group_id": sg_id,
-                "direction": "ingress",
-                "ethertype": "IPv4",
-                "remote_group_id": sg_id,
-            },
-        ]
-        seen = {("tcp", 22, 22, self.ssh_cidr)}
-        for node in sorted(compute):
-            for port in compute[node].get("ports") or []:
-                low, _, high = str(port.get("port")).partition("-")
-                key = (
-                    port.get("protocol", "tcp"),
-                    int(low),
-                    int(high or low),
-                    port.get("remote_cidr") or "0.0.0.0/0",
-                )
-                if key in seen:
-                    continue
-                seen.add(key)
-                rules.append(
-                    {
-                        "security_group_id": sg_id,
-                        "direction": "ingress",
-                        "ethertype": "IPv4",
-                        "protocol": key[0],
-                        "port_range_min": key[1],
-                        "port_range_max": key[2],
-                        "remote_ip_prefix": key[3],
-                    }
-                )
-        return rules
+                self._floating_ip(deployment_id, made["id"], tagging, progress)
 
     def _wait_active(self, server_id: str, name: str, progress: Progress, timeout: float = 900) -> dict:
         deadline = time.monotonic() + timeout
@@ -366,7 +534,7 @@ class OpenStackDriver(Driver):
             json_body={"volumeAttachment": {"volumeId": volume["id"]}},
         )
 
-    def _floating_ip(self, deployment_id: str, server_id: str, progress: Progress) -> None:
+    def _floating_ip(self, deployment_id: str, server_id: str, tagging, progress: Progress) -> None:
         public = self.site.networks.get("public")
         if not public:
             raise OperationFailed(
@@ -375,40 +543,80 @@ class OpenStackDriver(Driver):
         ports = self._request("network", "GET", "/ports", params={"device_id": server_id})["ports"]
         if not ports:
             raise OperationFailed(f"site {self.site.name}: server {server_id} has no port for a floating IP")
-        fip = self._request(
-            "network",
-            "POST",
-            "/floatingips",
-            json_body={
-                "floatingip": {
-                    "floating_network_id": self._network_id(public),
-                    "port_id": ports[0]["id"],
-                    "description": self._tag(deployment_id),
-                }
-            },
-        )["floatingip"]
-        self._request("network", "PUT", f"/floatingips/{fip['id']}/tags/{self._tag(deployment_id)}")
+        fip = self._labelled(
+            "floatingips",
+            {"floating_network_id": self._network_id(public), "port_id": ports[0]["id"]},
+            deployment_id,
+            tagging,
+        )
         self._progress(progress, f"floating IP {fip.get('floating_ip_address')} -> server {server_id}")
 
-    # ------------------------------------------------------------------ find by tag
+    # ------------------------------------------------------------------ host keys
+    def _host_key(self, server_id: str, name: str, deadline: float, timeout: float, progress) -> str:
+        """The host key cloud-init printed on the server's console (cached per server)."""
+        if server_id in self._host_keys:
+            return self._host_keys[server_id]
+        lines = 0
+        while True:
+            try:
+                out = self._request(
+                    "compute",
+                    "POST",
+                    f"/servers/{server_id}/action",
+                    json_body={"os-getConsoleOutput": {}},
+                    microversion=COMPUTE_MICROVERSION,
+                )
+            except ApiError as exc:
+                if exc.status != 409:  # 409: console not ready yet
+                    raise OperationFailed(
+                        f"site {self.site.name}: cannot read the console output of server {name} "
+                        "to pin its SSH host key",
+                        details=[str(exc)],
+                    ) from None
+                out = None
+            output = str((out or {}).get("output") or "")
+            lines = output.count("\n")
+            keys = host_keys_from_console(output)
+            if keys:
+                self._host_keys[server_id] = keys[0]
+                self._progress(progress, f"server {name}: SSH host key pinned ({keys[0].split()[0]})")
+                return keys[0]
+            if time.monotonic() > deadline:
+                raise OperationFailed(
+                    f"site {self.site.name}: cannot pin the SSH host key of server {name}: its console "
+                    f"output (Nova os-getConsoleOutput, {lines} lines) has no valid key between "
+                    f"{HOST_KEYS_BEGIN} and {HOST_KEYS_END} after {timeout:.0f} s",
+                    details=[
+                        "cloud-init prints the host keys on the console at first boot: use an image "
+                        "with cloud-init; the key is never trusted on first use instead"
+                    ],
+                )
+            time.sleep(self.poll_interval)
+
+    # ------------------------------------------------------------------ find
     def _servers(self, deployment_id: str) -> list[dict]:
-        return self._request(
-            "compute",
-            "GET",
-            "/servers/detail",
-            params={"tags": self._tag(deployment_id)},
-            microversion=COMPUTE_MICROVERSION,
-        )["servers"]
+        """Servers by tag, and by name prefix ``<id>-`` confirmed by their metadata."""
+        found: dict[str, dict] = {}
+        for params in ({"tags": self._tag(deployment_id)}, {"name": f"^{deployment_id}-"}):
+            servers = self._request(
+                "compute", "GET", "/servers/detail", params=params, microversion=COMPUTE_MICROVERSION
+            )["servers"]
+            for server in servers:
+                meta = server.get("metadata") or {}
+                if "tags" in params or meta.get("infn_cloud_deployment") == deployment_id:
+                    found.setdefault(server["id"], server)
+        return list(found.values())
 
     def _volumes(self, deployment_id: str) -> list[dict]:
         meta = json.dumps({"infn_cloud_deployment": deployment_id}, separators=(",", ":"))
         return self._request("block_storage", "GET", "/volumes/detail", params={"metadata": meta})["volumes"]
 
-    def _tagged(self, collection: str, deployment_id: str) -> list[dict]:
+    def _described(self, collection: str, deployment_id: str) -> list[dict]:
         key = collection.replace("-", "_")
-        return self._request("network", "GET", f"/{collection}", params={"tags": self._tag(deployment_id)})[
-            key
-        ]
+        items = self._request(
+            "network", "GET", f"/{collection}", params={"description": description(deployment_id)}
+        )[key]
+        return [i for i in items if i.get("description") == description(deployment_id)]
 
     # ------------------------------------------------------------------ API
     def wait(
@@ -421,7 +629,13 @@ class OpenStackDriver(Driver):
         for server in self._servers(deployment_id):
             if server.get("status") != "ACTIVE":
                 self._wait_active(server["id"], server.get("name") or server["id"], progress, timeout)
-        return self.describe(deployment_id)
+        resources = self.describe(deployment_id)
+        key_timeout = self.host_key_timeout if self.host_key_timeout is not None else timeout
+        deadline = time.monotonic() + key_timeout
+        for nodes in resources["nodes"].values():
+            for node in nodes:
+                node["host_key"] = self._host_key(node["id"], node["name"], deadline, key_timeout, progress)
+        return resources
 
     def describe(self, deployment_id: str) -> dict:
         check_deployment_id(deployment_id)
@@ -465,15 +679,19 @@ class OpenStackDriver(Driver):
                     "mount_path": meta.get("infn_cloud_mount_path"),
                 }
             )
-        resources["security_groups"] = [
-            {"id": sg["id"], "name": sg.get("name")} for sg in self._tagged("security-groups", deployment_id)
-        ]
+        resources["security_groups"] = sorted(
+            (
+                {"id": sg["id"], "name": sg.get("name")}
+                for sg in self._described("security-groups", deployment_id)
+            ),
+            key=lambda sg: sg["name"] or "",
+        )
         private = self.site.networks.get("private")
         if private:
             resources["networks"] = [{"id": None, "name": private}]
         resources["floating_ips"] = [
             {"id": f["id"], "address": f.get("floating_ip_address")}
-            for f in self._tagged("floatingips", deployment_id)
+            for f in self._described("floatingips", deployment_id)
         ]
         # The keypair is only made when a public key was given (see _create).
         resources["keypair"] = f"infn-cloud-{deployment_id}" if self.public_key else None
@@ -492,16 +710,16 @@ class OpenStackDriver(Driver):
     def delete(self, deployment_id: str, progress: Progress = None, timeout: float = 600) -> list[str]:
         check_deployment_id(deployment_id)
         deleted: list[str] = []
-        for fip in self._tagged("floatingips", deployment_id):
+        for fip in self._described("floatingips", deployment_id):
             if self._delete("network", f"/floatingips/{fip['id']}"):
                 deleted.append(f"floating_ip/{fip.get('floating_ip_address') or fip['id']}")
-        servers = self._servers(deployment_id)
+        servers = sorted(self._servers(deployment_id), key=lambda s: s.get("name") or "")
         for server in servers:
             self._progress(progress, f"deleting server {server.get('name')}")
             if self._delete("compute", f"/servers/{server['id']}", COMPUTE_MICROVERSION):
                 deleted.append(f"server/{server.get('name') or server['id']}")
         deadline = time.monotonic() + timeout
-        for server in servers:  # volumes and the security group stay in use until servers are gone
+        for server in servers:  # volumes and the security groups stay in use until servers are gone
             while True:
                 try:
                     self._request(
@@ -520,7 +738,9 @@ class OpenStackDriver(Driver):
         for vol in self._volumes(deployment_id):
             if self._delete("block_storage", f"/volumes/{vol['id']}"):
                 deleted.append(f"volume/{vol.get('name') or vol['id']}")
-        for sg in self._tagged("security-groups", deployment_id):
+        # Node groups first: the members group is only referenced by itself.
+        groups = sorted(self._described("security-groups", deployment_id), key=lambda g: g.get("name") or "")
+        for sg in reversed(groups):
             if self._delete("network", f"/security-groups/{sg['id']}"):
                 deleted.append(f"security_group/{sg.get('name') or sg['id']}")
         if self._delete("compute", f"/os-keypairs/infn-cloud-{deployment_id}"):

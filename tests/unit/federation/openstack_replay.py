@@ -1,11 +1,15 @@
-"""Replay recorded OpenStack API exchanges on 127.0.0.1 (no live OpenStack can run here).
+"""Replay OpenStack API exchanges on 127.0.0.1 (no live OpenStack can run here).
 
-A scenario file in tests/fixtures/openstack/ holds ``exchanges``: each a request (method, path,
-optional query subset and JSON body subset) and the response to send. Requests are matched
-against the unconsumed exchanges in order; exchanges with ``"repeat": true`` (Keystone token,
-version discovery) answer any number of times. ``{{base}}`` in a response is replaced with the
-server's URL, so the Keystone catalog points back at it. Unmatched requests get HTTP 599 and
-are recorded, so a test can assert the driver made exactly the recorded calls.
+The exchanges in tests/fixtures/openstack/ are written by hand from the OpenStack API reference,
+not recorded from a live cloud (see the README there). A scenario file holds ``exchanges``: each
+a request (method, path, optional query subset and JSON body subset) and the response to send.
+Requests are matched against the unconsumed exchanges in order, the scenario's before
+``common.json``'s (so a scenario can override a version document); exchanges with ``"repeat":
+true`` (Keystone token, version discovery) answer any number of times. ``{{base}}`` in a response
+is replaced with the server's URL, so the Keystone catalog points back at it. Unmatched requests
+get HTTP 599 and are recorded, so a test can assert the driver made exactly the listed calls.
+An exchange with ``"kill_client": true`` calls ``Replay.on_kill`` instead of answering (a test
+kills the client process there: the cloud did the work, the client never saw the answer).
 """
 
 from __future__ import annotations
@@ -28,13 +32,14 @@ def _subset(want, have) -> bool:
 class Replay:
     def __init__(self, *scenario_names: str):
         self.exchanges: list[dict] = []
-        for name in ("common", *scenario_names):
+        for name in (*scenario_names, "common"):
             data = json.loads((FIXTURES / f"{name}.json").read_text())
             self.exchanges.extend(data["exchanges"])
         self.used = [False] * len(self.exchanges)
         self.log: list[dict] = []
         self.unmatched: list[dict] = []
         self.lock = threading.Lock()
+        self.on_kill = None  # callable run when an exchange marked kill_client is matched
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -59,6 +64,7 @@ class Replay:
         return [f"{r['method']} {r['path']}" for r in self.log if method is None or r["method"] == method]
 
     def _match(self, method: str, path: str, query: dict, body) -> dict | None:
+        """The first unconsumed exchange matching the request (marked used), or None."""
         with self.lock:
             for i, ex in enumerate(self.exchanges):
                 req = ex["request"]
@@ -71,7 +77,7 @@ class Replay:
                 if "json" in req and not _subset(req["json"], body):
                     continue
                 self.used[i] = True
-                return ex["response"]
+                return ex
         return None
 
     def _handler(self):
@@ -94,7 +100,12 @@ class Replay:
                 query = parse_qs(url.query)
                 entry = {"method": self.command, "path": url.path, "query": query, "json": body}
                 replay.log.append(entry)
-                resp = replay._match(self.command, url.path, query, body)
+                exchange = replay._match(self.command, url.path, query, body)
+                if exchange is not None and exchange.get("kill_client") and replay.on_kill:
+                    replay.on_kill()
+                    self.close_connection = True
+                    return
+                resp = exchange["response"] if exchange is not None else None
                 if resp is None:
                     replay.unmatched.append(entry)
                     resp = {
