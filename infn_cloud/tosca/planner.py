@@ -526,7 +526,10 @@ def _software_entry(analysis, resolver, name, props, warnings) -> dict:
         if mapped is not None:
             role_name, build = mapped
             role = roles.ROLE_PREFIX + role_name
-            variables = build(props, {"node": name})
+            raw = body.get("properties") if isinstance(body.get("properties"), dict) else {}
+            variables = build(
+                props, {"node": name, "host": host_of(analysis, name), "raw": raw, "warn": warnings.append}
+            )
         else:
             warnings.append(
                 f"node '{name}' ({type_name}) has no infn.cloud role: its playbook {implementation} is kept"

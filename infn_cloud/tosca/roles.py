@@ -30,19 +30,52 @@ def _docker_env(value) -> dict:
     return env
 
 
+def _issued(props: dict, ctx: dict, prop: str, attribute: str):
+    """A value INFN's orchestrator fills in at deploy time (IAM dynamic client registration).
+
+    INFN templates read the OIDC client from a tosca.nodes.indigo.iam.client node
+    (`iam_client_id: {get_property: [iam_client, client_id]}`). The given value is used when the
+    user set one; otherwise it stays an expression on that node (a value of deploy time for the
+    plan-time contract) and the plan warns that infn-cloud does not register IAM clients: nothing
+    fills it, so Ansible's argument validation stops the role when it starts.
+    """
+    value = props.get(prop)
+    if isinstance(value, str) and value:
+        return value
+    raw = (ctx.get("raw") or {}).get("iam_client_id")  # the client node, named by its id's expression
+    args = raw.get("get_property") if isinstance(raw, dict) else None
+    if not (isinstance(args, list) and args and isinstance(args[0], str)):
+        return value
+    if prop == "iam_client_id":
+        ctx["warn"](
+            f"node '{ctx['node']}' property '{prop}': the OIDC client comes from node '{args[0]}' "
+            "(IAM dynamic client registration by INFN's orchestrator), which infn-cloud does not do: "
+            "a deploy fails when the role starts unless the template sets the client id and secret"
+        )
+    return {"get_attribute": [args[0], attribute]}
+
+
 def _jupyterhub(props: dict, ctx: dict) -> dict:
     cert = props.get("cert_manager_type") or "letsencrypt-prod"
+    letsencrypt = cert != "self-signed"
     return {
         "jupyterhub_authenticator": "oidc",
         "jupyterhub_iam_url": props.get("iam_url"),
-        "jupyterhub_oauth_client_id": props.get("iam_client_id"),
+        "jupyterhub_oauth_client_id": _issued(props, ctx, "iam_client_id", "client_id"),
+        "jupyterhub_oauth_client_secret": _issued(props, ctx, "iam_client_secret", "client_secret"),
         "jupyterhub_iam_groups": _split_groups(props.get("iam_groups")),
         "jupyterhub_iam_admin_groups": _split_groups(props.get("iam_admin_groups")),
         "jupyterhub_spawner": "docker",
         "jupyterhub_docker_image": props.get("jupyter_images"),
-        "jupyterhub_certificate_type": "selfsigned" if cert == "self-signed" else "letsencrypt",
+        "jupyterhub_certificate_type": "letsencrypt" if letsencrypt else "selfsigned",
+        "jupyterhub_acme_email": props.get("contact_email") or None,
+        "jupyterhub_acme_directory": _ACME_STAGING if cert == "letsencrypt-staging" else None,
+        "jupyterhub_domain": props.get("dns_name") or None,
         "jupyterhub_monitoring": bool(props.get("monitoring")),
     }
+
+
+_ACME_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
 
 
 def _kubernetes(role: str):
@@ -60,7 +93,13 @@ def _kubernetes(role: str):
 
 
 def _htcondor_mini(props: dict, ctx: dict) -> dict:
-    return {"htcondor_roles": ["central_manager", "submit", "execute"], "htcondor_central_manager": None}
+    # A pool of one host: it is its own central manager and makes its own signing key
+    # (no cluster secret to share; see the htcondor role's htcondor_cluster_secret).
+    host = ctx.get("host")
+    return {
+        "htcondor_roles": ["central_manager", "submit", "execute"],
+        "htcondor_central_manager": {"get_attribute": [host, "private_address", 0]} if host else None,
+    }
 
 
 def _docker_compose(props: dict, ctx: dict) -> dict:
@@ -89,13 +128,25 @@ def _docker_run(props: dict, ctx: dict) -> dict:
 
 
 def _sync_share(props: dict, ctx: dict) -> dict:
+    # INFN's tosca.nodes.indigo.CloudStorageService property names (single-vm/cloud_storage_service.yaml).
+    iam_url = props.get("iam_url") or None
+    groups = [g for g in (props.get("iam_group"), props.get("iam_admin_group")) if isinstance(g, str) and g]
     return {
         "sync_share_implementation": props.get("data_service_implementation") or "nextcloud",
-        "sync_share_s3_endpoint": props.get("s3_url"),
-        "sync_share_s3_bucket": props.get("data_bucket_name"),
-        "sync_share_s3_access_key": props.get("aws_access_key"),
-        "sync_share_s3_secret_key": props.get("aws_secret_key"),
-        "sync_share_admin_password": props.get("admin_password"),
+        "sync_share_hostname": props.get("data_service_hostname") or None,
+        "sync_share_s3_endpoint": props.get("s3_endpoint"),
+        "sync_share_s3_bucket": props.get("s3_data_bucket"),
+        "sync_share_s3_backup_bucket": props.get("s3_backup_bucket") or None,
+        "sync_share_s3_access_key": props.get("s3_access_key"),
+        "sync_share_s3_secret_key": props.get("s3_secret_key"),
+        "sync_share_admin_user": props.get("admin_user") or None,
+        "sync_share_admin_password": props.get("admin_passw"),
+        "sync_share_iam_url": iam_url,
+        "sync_share_oidc_client_id": _issued(props, ctx, "iam_client_id", "client_id") if iam_url else None,
+        "sync_share_oidc_client_secret": _issued(props, ctx, "iam_client_secret", "client_secret")
+        if iam_url
+        else None,
+        "sync_share_oidc_allowed_groups": groups,
     }
 
 
@@ -103,10 +154,13 @@ def _sync_share(props: dict, ctx: dict) -> dict:
 INFN_SOURCES = {
     "jupyterhub_iam_url": "iam_url",
     "jupyterhub_oauth_client_id": "iam_client_id",
+    "jupyterhub_oauth_client_secret": "iam_client_secret",
     "jupyterhub_iam_groups": "iam_groups",
     "jupyterhub_iam_admin_groups": "iam_admin_groups",
     "jupyterhub_docker_image": "jupyter_images",
     "jupyterhub_certificate_type": "cert_manager_type",
+    "jupyterhub_acme_email": "contact_email",
+    "jupyterhub_domain": "dns_name",
     "jupyterhub_monitoring": "monitoring",
     "kubernetes_join_token": "admin_token",
     "kubernetes_gpu": "enable_gpu",
@@ -115,11 +169,17 @@ INFN_SOURCES = {
     "docker_compose_file_url": "docker_compose_file_url",
     "docker_compose_env": "environment_variables",
     "sync_share_implementation": "data_service_implementation",
-    "sync_share_s3_endpoint": "s3_url",
-    "sync_share_s3_bucket": "data_bucket_name",
-    "sync_share_s3_access_key": "aws_access_key",
-    "sync_share_s3_secret_key": "aws_secret_key",
-    "sync_share_admin_password": "admin_password",
+    "sync_share_hostname": "data_service_hostname",
+    "sync_share_s3_endpoint": "s3_endpoint",
+    "sync_share_s3_bucket": "s3_data_bucket",
+    "sync_share_s3_backup_bucket": "s3_backup_bucket",
+    "sync_share_s3_access_key": "s3_access_key",
+    "sync_share_s3_secret_key": "s3_secret_key",
+    "sync_share_admin_user": "admin_user",
+    "sync_share_admin_password": "admin_passw",
+    "sync_share_iam_url": "iam_url",
+    "sync_share_oidc_client_id": "iam_client_id",
+    "sync_share_oidc_allowed_groups": "iam_group",
 }
 
 # INFN type -> (our role, variables builder). Most-derived match wins (htcondorMini before dockerRun).
