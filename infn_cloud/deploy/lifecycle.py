@@ -177,7 +177,9 @@ class Lifecycle:
             secrets[name] = value
         generated = [n for n in plan.get("secrets_to_generate") or [] if n not in secrets]
         for name in generated:
-            secrets[name] = store.ensure_secret(deployment_id, name)
+            # generated to satisfy the input's constraints (pattern, lengths): the plan's secret_constraints
+            constraints = (plan.get("secret_constraints") or {}).get(name)
+            secrets[name] = store.ensure_secret(deployment_id, name, constraints=constraints)
         store.ensure_ssh_keypair(deployment_id)
         return secrets, generated
 
