@@ -179,7 +179,7 @@ def test_console_host_keys_are_pinned(setup):
     assert console_reads[0]["json"] == {"os-getConsoleOutput": {}}
 
 
-def test_pinned_key_reaches_the_inventory_and_ssh(tmp_path, setup):
+def test_pinned_key_reaches_the_inventory(tmp_path, setup):
     """The deployment document's host_key becomes a KnownHostsCommand for that host only."""
     make, make_plan = setup
     plan, placement = make_plan(both=True)
@@ -397,6 +397,8 @@ def test_killed_after_server_post_then_delete_removes_everything(setup, tmp_path
     plan_file.write_text(json.dumps(plan))
     with Replay("killed_after_server_post") as replay:
         env = {**os.environ, "OS_CLIENT_CONFIG_FILE": str(clouds_yaml(tmp_path, replay.base))}
+        started: list[subprocess.Popen] = []
+        replay.on_kill = lambda: (started[0].send_signal(signal.SIGKILL), started[0].wait(timeout=30))
         proc = subprocess.Popen(
             [
                 sys.executable,
@@ -410,7 +412,7 @@ def test_killed_after_server_post_then_delete_removes_everything(setup, tmp_path
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
-        replay.on_kill = lambda: (proc.send_signal(signal.SIGKILL), proc.wait(timeout=30))
+        started.append(proc)
         _, stderr = proc.communicate(timeout=120)
         assert proc.returncode == -signal.SIGKILL, stderr.decode()[-2000:]
         server_post = _posts(replay, "/servers")[0]["server"]
