@@ -98,7 +98,13 @@ class Replay:
                 except ValueError:
                     body = raw.decode(errors="replace")
                 query = parse_qs(url.query)
-                entry = {"method": self.command, "path": url.path, "query": query, "json": body}
+                entry = {
+                    "method": self.command,
+                    "path": url.path,
+                    "query": query,
+                    "json": body,
+                    "headers": {k.lower(): v for k, v in self.headers.items()},
+                }
                 replay.log.append(entry)
                 exchange = replay._match(self.command, url.path, query, body)
                 if exchange is not None and exchange.get("kill_client") and replay.on_kill:

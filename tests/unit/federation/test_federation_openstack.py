@@ -91,10 +91,16 @@ def test_create_labels_everything_in_the_create_requests(setup):
         _assert_exact(replay)
         puts = replay.calls("PUT")
         servers = [b["server"] for b in _posts(replay, "/servers")]
+        server_versions = [
+            r["headers"].get("openstack-api-version")
+            for r in replay.log
+            if r["method"] == "POST" and r["path"].endswith("/servers")
+        ]
         groups = [b["security_group"] for b in _posts(replay, "/security-groups")]
         fips = [b["floatingip"] for b in _posts(replay, "/floatingips")]
         volumes = [b["volume"] for b in _posts(replay, "/volumes")]
     assert puts == []  # no second call: the tags travel with the create requests
+    assert server_versions == ["compute 2.52", "compute 2.52"]  # tags in the body need 2.52
     assert [s["name"] for s in servers] == ["demo1-htc-master-server-0", "demo1-htc-wn-server-0"]
     for server in servers:
         assert server["tags"] == [TAG]
