@@ -1,0 +1,182 @@
+"""End to end: sync_share deployed on the local site against an S3 deployed by the CLI.
+
+The module deploys s3_bucket first (a real Swift with the S3 API) and passes its endpoint and
+keys as sync_share's required inputs. The local site cannot pull the Nextcloud image, so its
+registry entry sets `sync_share_start: false` (role_vars): the deployment completes up to that
+documented boundary and the CLI says so. The tests check what exists up to there, as a user or
+operator would: the versioned buckets on the S3, MariaDB and Redis running with their
+credentials, the rendered configuration accepted by the tools that consume it (`php -l`,
+`nginx -t`, `docker compose config`), nginx answering HTTPS with 502 (no application behind it),
+no secret in the CLI's records, and both deployments deleted without leftovers.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import subprocess
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import delete_and_assert_clean, read_secrets
+
+from infn_cloud.secrets.leakscan import format_findings, scan
+
+boto3 = pytest.importorskip("boto3", reason="boto3 is in the dev extra: pip install -e '.[dev]'")
+from botocore.config import Config  # noqa: E402
+
+pytestmark = pytest.mark.integration
+
+CONFIG_DIR = "/etc/infn-cloud/sync_share"
+IMAGE = "docker.io/library/nextcloud:31-apache"
+
+
+@pytest.fixture(scope="module")
+def share(module_cli, tmp_path_factory):
+    rc, s3 = module_cli.deploy("s3_bucket", "--site", "LOCAL-BACKBONE")
+    assert rc == 0, s3
+    rc, shown = module_cli.json("outputs", s3["id"], "--show-secrets")
+    assert rc == 0, shown
+    creds = shown["outputs"]
+    inputs = tmp_path_factory.mktemp("inputs") / "sync_share.json"
+    inputs.touch(mode=0o600)
+    inputs.write_text(
+        json.dumps(
+            {
+                "s3_endpoint": creds["s3_endpoint"],
+                "s3_access_key": creds["access_key"],
+                "s3_secret_key": creds["secret_key"],
+            }
+        )
+    )
+    # Same site as the S3, so the node reaches it on the site network.
+    rc, data = module_cli.deploy("sync_share", "-i", str(inputs), "--site", "LOCAL-BACKBONE")
+    assert rc == 0, data
+    return module_cli, data, s3, creds
+
+
+def _node(data: dict) -> str:
+    return data["nodes"]["vm_server"][0]["name"]
+
+
+def _exec(container: str, command: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["podman", "exec", container, "sh", "-c", command], capture_output=True, text=True)
+
+
+def test_cli_reports_the_documented_boundary(share):
+    cli, data, _, _ = share
+    assert data["status"] == "CREATE_COMPLETE"
+    rc, shown = cli.json("show", data["id"])
+    assert rc == 0
+    [line] = shown["boundaries"]
+    assert line.startswith(f"sync_share on {_node(data)}: stopped before starting {IMAGE}"), line
+    assert "sync_share_start: false" in line
+    human = cli.run("show", data["id"]).stdout
+    assert "Stopped at documented boundaries" in human and line in " ".join(human.split())
+
+
+def test_buckets_exist_on_the_s3_with_versioning(share):
+    _, _, _, creds = share
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=creds["s3_endpoint"],
+        aws_access_key_id=creds["access_key"],
+        aws_secret_access_key=creds["secret_key"],
+        region_name="us-east-1",
+        config=Config(s3={"addressing_style": "path"}),
+    )
+    names = {b["Name"] for b in s3.list_buckets()["Buckets"]}
+    assert {"sync-share", "sync-share-backup"} <= names
+    for bucket in ("sync-share", "sync-share-backup"):
+        assert s3.get_bucket_versioning(Bucket=bucket).get("Status") == "Enabled", bucket
+
+
+def test_mariadb_and_redis_run_with_their_credentials(share):
+    _, data, _, _ = share
+    node = _node(data)
+    active = _exec(node, "systemctl is-active mariadb redis-server")
+    assert active.stdout.split() == ["active", "active"], active.stdout + active.stderr
+    db = _exec(
+        node,
+        f'mariadb -S /run/mysqld/mysqld.sock -u nextcloud -p"$(cat {CONFIG_DIR}/secrets/db_password)" '
+        "nextcloud -N -e 'SELECT 40 + 2'",
+    )
+    assert db.returncode == 0 and db.stdout.strip() == "42", db.stderr
+    assert _exec(
+        node, "mariadb -S /run/mysqld/mysqld.sock -u nextcloud -pwrong nextcloud -e 'SELECT 1'"
+    ).returncode
+    sock = "/run/redis/redis-server.sock"
+    pong = _exec(
+        node, f'redis-cli --no-auth-warning -s {sock} -a "$(cat {CONFIG_DIR}/secrets/redis_password)" ping'
+    )
+    assert pong.stdout.strip() == "PONG", pong.stdout + pong.stderr
+    assert "NOAUTH" in _exec(node, f"redis-cli -s {sock} ping").stdout
+
+
+def test_rendered_configuration_passes_the_tools_that_consume_it(share):
+    _, data, _, creds = share
+    node = _node(data)
+    nginx = _exec(node, "nginx -t")
+    assert nginx.returncode == 0, nginx.stderr
+    compose = _exec(
+        node, f"docker compose --project-directory {CONFIG_DIR} -f {CONFIG_DIR}/compose.yaml config -q"
+    )
+    assert compose.returncode == 0, compose.stderr
+    image = _exec(node, f"docker compose -f {CONFIG_DIR}/compose.yaml config --images").stdout.split()
+    assert image == [IMAGE]
+    # php is not part of the host (the application brings its own): install the CLI to lint.
+    install = _exec(
+        node,
+        "apt-get install -y -q --no-install-recommends php-cli >/dev/null 2>&1 || "
+        "(apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends php-cli)",
+    )
+    assert install.returncode == 0, install.stdout[-2000:] + install.stderr[-2000:]
+    path = f"{CONFIG_DIR}/infn-cloud.config.php"
+    lint = _exec(node, f"php -l {path}")
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    loaded = _exec(node, f"php -r 'include \"{path}\"; echo json_encode($CONFIG);'")
+    assert loaded.returncode == 0, loaded.stderr
+    args = json.loads(loaded.stdout)["objectstore"]["arguments"]
+    host, port = creds["s3_endpoint"].removeprefix("http://").split(":")
+    assert (args["bucket"], args["hostname"], args["port"], args["use_ssl"], args["use_path_style"]) == (
+        "sync-share",
+        host,
+        int(port),
+        False,
+        True,
+    )
+    assert (args["key"], args["secret"]) == (creds["access_key"], creds["secret_key"])
+
+
+def test_https_answers_without_the_application(share):
+    _, data, _, _ = share
+    ip = data["nodes"]["vm_server"][0]["private_ip"]
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # self-signed certificate of the deployment
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(f"https://{ip}/status.php", context=context, timeout=20)
+    assert info.value.code == 502  # nginx runs; no Nextcloud behind it (the boundary)
+    assert info.value.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+def test_no_secret_in_the_cli_records(share):
+    cli, data, s3, _ = share
+    secrets = {**read_secrets(cli, s3["id"]), **read_secrets(cli, data["id"])}
+    assert {"s3_secret_key", "admin_password"} <= set(read_secrets(cli, data["id"]))
+    findings = scan(
+        secrets,
+        paths=[cli.state, *Path(tempfile.gettempdir()).glob("infn-cloud-*")],
+        sqlite_dbs=[cli.state / "state.db"],
+        processes=True,
+    )
+    assert findings == [], format_findings(findings)
+
+
+def test_delete_leaves_nothing(share):
+    cli, data, s3, _ = share
+    delete_and_assert_clean(cli, data["id"])
+    delete_and_assert_clean(cli, s3["id"])
