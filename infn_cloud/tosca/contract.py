@@ -225,9 +225,17 @@ def _check_entry(analysis, entry: dict, sink: Collector) -> None:
 
     def error(option, message, rule):
         names = option if isinstance(option, list) else [option]
-        described = [f"'{n}'" + (f" (from {sources[n]})" if sources.get(n) else "") for n in names]
-        subject = f"node '{node}' role option{'s' if len(names) > 1 else ''} {', '.join(described)}"
-        sink.error(template.path, pos, subject, message, rule=rule)
+        base = [
+            n.split("[")[0].split("{")[0].split(".")[0] for n in names
+        ]  # common_users[].x -> common_users
+        origin = next((sources[b][0] for b in base if b in sources), node)
+        described = [
+            f"'{n}'" + (f" (from {sources[b][1]})" if b in sources else "")
+            for n, b in zip(names, base, strict=True)
+        ]
+        subject = f"node '{origin}' role option{'s' if len(names) > 1 else ''} {', '.join(described)}"
+        where = template.node_templates.pos(origin) if hasattr(template.node_templates, "pos") else pos
+        sink.error(template.path, where, subject, message, rule=rule)
 
     for key in variables:
         if not isinstance(key, str) or not VAR_NAME.match(key):
@@ -418,29 +426,32 @@ def _is_jinja(value) -> bool:
 
 
 def _sources(analysis, entry) -> dict:
-    """Role option -> 'property P (input I)' for the variables of an entry."""
+    """Role option -> (node, 'property P, input I') for the variables of an entry."""
     from infn_cloud.tosca.planner import _implementation
 
     template = analysis.template
     nodes = template.node_templates
     result: dict = {}
-    for node in [entry.get("node"), *entry.get("merged_nodes", [])]:
+    merged = entry.get("merged_nodes", [])
+    # Variables of merged nodes win over the host's own (planner._merge_common), so look there first.
+    for node in [*merged, entry.get("node")]:
         body = nodes.get(node) if isinstance(node, str) else None
         if not isinstance(body, dict):
             continue
         props = body.get("properties") if isinstance(body.get("properties"), dict) else {}
+        type_name = body.get("type")
         if entry.get("role") == "infn.cloud.common" and node == (entry.get("hosts") or [None])[0]:
             prop = "os_users" if "os_users" in props else "users"
-            result.setdefault("common_users", _describe(prop, props.get(prop)))
+            result.setdefault("common_users", (node, _describe(prop, props.get(prop))))
         registry = template.registry
-        _op, _impl, op_inputs = _implementation(registry, body.get("type"), body)
+        _op, _impl, op_inputs = _implementation(registry, type_name, body)
         for key, raw in (op_inputs or {}).items():
             prop = _property_of(raw)
-            result.setdefault(key, _describe(prop, props.get(prop)) if prop else "the type's operation input")
-        mapped = roles.infn_role(registry, body.get("type"))
-        if mapped is not None:
+            text = _describe(prop, props.get(prop)) if prop else f"an operation input of type '{type_name}'"
+            result.setdefault(key, (node, text))
+        if roles.infn_role(registry, type_name) is not None:
             for key, prop in roles.INFN_SOURCES.items():
-                result.setdefault(key, _describe(prop, props.get(prop)))
+                result.setdefault(key, (node, _describe(prop, props.get(prop))))
     return result
 
 

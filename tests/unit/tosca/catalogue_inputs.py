@@ -1,0 +1,25 @@
+"""The inputs a user must supply to each catalogue template (the templates' descriptions say so).
+
+`infn-cloud validate` lists exactly these as required; with them (and every other input at its
+default) each template plans, i.e. its role variables fit the roles' argument specs.
+"""
+
+from __future__ import annotations
+
+USER_INPUTS: dict[str, dict] = {
+    "docker_compose": {"docker_compose_file_url": "https://example.org/compose.yaml"},
+    "jupyterhub": {
+        "oauth_client_id": "jupyterhub-client",
+        "oauth_client_secret": "client-secret-from-iam",
+        "iam_groups": ["users"],
+    },
+    "sync_share": {
+        "s3_endpoint": "https://s3.example.org",
+        "s3_access_key": "account:user",
+        "s3_secret_key": "s3-secret-key",
+    },
+}
+
+
+def user_inputs(name: str) -> dict:
+    return dict(USER_INPUTS.get(name, {}))
