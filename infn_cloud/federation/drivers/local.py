@@ -15,6 +15,19 @@
   cgroup limits are not available on every host, so flavors are accounting only);
 - containers run with ``--restart=unless-stopped`` and come back with systemd after
   ``podman restart``;
+- nested containers: a node whose software runs a container engine (the plan gives it
+  infn.cloud.docker, docker_compose, kubernetes, sync_share with its own docker, or jupyterhub
+  with the docker spawner: ``NESTED_CONTAINER_ROLES``) runs ``--privileged`` with a private
+  cgroup namespace (dockerd/containerd need to create namespaces, mounts, cgroups and iptables
+  rules; with the host's cgroup v1 namespace runc cannot mount cgroups in nested containers), and
+  gets a podman volume at the engine's data directory (``/var/lib/docker``,
+  ``/var/lib/containerd``): on the container's own overlay root overlay2 cannot mount
+  ("failed to mount overlay: invalid argument") and Docker falls back to the slow vfs driver,
+  while on the volume (the host's file system) it uses overlay2 as on a VM. Only those nodes get
+  it: privileged containers see the host's devices, which a plain VM node does not need. These
+  volumes stand for the VM's root disk: they carry the label ``org.infn.cloud.purpose=engine``,
+  do not count against the site's volume quota and are not listed as block storage, and
+  ``delete`` removes them with the deployment;
 - Ansible reaches them like VMs (site option ``connection: ssh``, the default): the image has
   sshd and makes its host keys on first boot; ``wait`` then does what cloud-init does on a VM
   (the deployment's public key into root's authorized_keys) and returns each node's host key,
@@ -55,7 +68,37 @@ LABEL_VCPUS = "org.infn.cloud.vcpus"
 LABEL_RAM = "org.infn.cloud.ram_mb"
 LABEL_SIZE = "org.infn.cloud.size_gb"
 LABEL_MOUNT = "org.infn.cloud.mount_path"
+LABEL_PURPOSE = "org.infn.cloud.purpose"
+LABEL_NESTED = "org.infn.cloud.nested_containers"
 PODMAN_TIMEOUT = 120
+
+# Roles that run a container engine on their host, with the engine's data directories; a
+# predicate on the entry's variables when only some configurations do (role defaults apply
+# to variables the plan does not set).
+NESTED_CONTAINER_ROLES: dict[str, tuple[tuple[str, ...], Any]] = {
+    "infn.cloud.docker": (("/var/lib/docker",), None),
+    "infn.cloud.docker_compose": (("/var/lib/docker",), None),
+    "infn.cloud.kubernetes": (("/var/lib/containerd",), None),
+    "infn.cloud.sync_share": (
+        ("/var/lib/docker",),
+        lambda v: v.get("sync_share_manage_docker", True) not in (False, "false", "no"),
+    ),
+    "infn.cloud.jupyterhub": (("/var/lib/docker",), lambda v: v.get("jupyterhub_spawner") == "docker"),
+}
+
+
+def engine_dirs(plan: dict) -> dict[str, list[str]]:
+    """Compute node -> data directories of the container engines its software runs (sorted)."""
+    found: dict[str, set[str]] = {}
+    for entry in plan.get("software") or []:
+        if not isinstance(entry, dict) or entry.get("role") not in NESTED_CONTAINER_ROLES:
+            continue
+        dirs, wanted = NESTED_CONTAINER_ROLES[entry["role"]]
+        if wanted is not None and not wanted(entry.get("vars") or {}):
+            continue
+        for host in entry.get("hosts") or []:
+            found.setdefault(host, set()).update(dirs)
+    return {host: sorted(dirs) for host, dirs in found.items()}
 
 
 class LocalDriver(Driver):
@@ -123,7 +166,7 @@ class LocalDriver(Driver):
             usage["ram_mb"] += int(labels.get(LABEL_RAM, 0))
         for v in self._volumes(f"{LABEL_SITE}={self.site.name}"):
             labels = v.get("Labels") or {}
-            if labels.get(LABEL_DEPLOYMENT) == deployment_id:
+            if labels.get(LABEL_DEPLOYMENT) == deployment_id or labels.get(LABEL_PURPOSE) == "engine":
                 continue
             usage["volumes"] += 1
             usage["volume_gb"] += int(labels.get(LABEL_SIZE, 0))
@@ -144,6 +187,7 @@ class LocalDriver(Driver):
         instances = []
         flavors = placement.get("flavors") or {}
         images = placement.get("images") or {}
+        engines = engine_dirs(plan)
         for node in sorted(plan.get("compute") or {}):
             spec = plan["compute"][node]
             flavor = flavors.get(node) or {}
@@ -178,9 +222,15 @@ class LocalDriver(Driver):
                         "vcpus": int(flavor.get("vcpus") or spec.get("num_cpus") or 1),
                         "ram_mb": int(flavor.get("ram_mb") or spec.get("mem_size_mb") or 0),
                         "volumes": volumes,
+                        "engine_dirs": engines.get(node, []),
                     }
                 )
         return instances
+
+    @staticmethod
+    def _engine_volume(name: str, path: str) -> str:
+        """Name of the volume holding an engine's data directory (/var/lib/docker -> NAME-engine-docker)."""
+        return f"{name}-engine-{node_slug(Path(path).name)}"
 
     @staticmethod
     def _demand(instances: list[dict]) -> dict[str, int]:
@@ -249,6 +299,24 @@ class LocalDriver(Driver):
                         vol["name"],
                     )
                 mounts += ["--volume", f"{vol['name']}:{vol['mount_path']}"]
+            nested: list[str] = []
+            for path in inst["engine_dirs"]:
+                vname = self._engine_volume(inst["name"], path)
+                if self._run("volume", "exists", vname, check=False).returncode != 0:
+                    self._progress(progress, f"creating volume {vname} for {path} (container engine data)")
+                    self._run(
+                        "volume",
+                        "create",
+                        *labels,
+                        "--label",
+                        f"{LABEL_PURPOSE}=engine",
+                        "--label",
+                        f"{LABEL_MOUNT}={path}",
+                        vname,
+                    )
+                mounts += ["--volume", f"{vname}:{path}"]
+            if inst["engine_dirs"]:
+                nested = ["--privileged", "--cgroupns=private", "--label", f"{LABEL_NESTED}=true"]
             if inst["name"] in existing:  # re-run of create: keep the container, make sure it runs
                 self._run("start", inst["name"])
                 continue
@@ -266,6 +334,7 @@ class LocalDriver(Driver):
                 self.network,
                 "--systemd=always",
                 "--restart=unless-stopped",
+                *nested,
                 *labels,
                 "--label",
                 f"{LABEL_FLAVOR}={inst['flavor']}",
@@ -379,6 +448,8 @@ class LocalDriver(Driver):
             node.sort(key=lambda n: n["index"])
         for v in sorted(self._volumes(f"{LABEL_DEPLOYMENT}={deployment_id}"), key=lambda v: v["Name"]):
             labels = v.get("Labels") or {}
+            if labels.get(LABEL_PURPOSE) == "engine":  # the node's own disk, not block storage
+                continue
             resources["volumes"].append(
                 {
                     "id": v["Name"],

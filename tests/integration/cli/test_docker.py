@@ -1,0 +1,237 @@
+"""End to end: run_docker and docker_compose deployed on the local site, used over HTTP.
+
+No registry is reachable here, so the test makes a tiny image itself (Debian's static busybox
+with its httpd, `podman import` + `podman save` as a docker archive) and serves the archive and
+a compose file over HTTP from the test host. The templates get the archive's URL through their
+`image_archive_urls` input: the node downloads and `docker load`s it, as a site without
+registry access would. Both templates are deployed at the same time (one deployment each,
+shared by the tests of this module); the tests then ask the published ports from the test
+host, restart a node, and delete both, checking nothing is left.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import shutil
+import subprocess
+import tarfile
+import threading
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+from conftest import delete_and_assert_clean
+from prereq import missing
+
+pytestmark = pytest.mark.integration
+
+PAGE = f"served by the e2e image {uuid.uuid4().hex[:8]}"
+COMPOSE = """\
+services:
+  web:
+    image: {image}
+    command:
+      - sh
+      - -c
+      - mkdir -p /srv && echo "$$GREETING at $$WHERE" > /srv/index.html && exec httpd -f -p 80 -h /srv
+    environment:
+      GREETING: ${{GREETING}}
+      WHERE: ${{HOST_PUBLIC_IP}}
+    ports: ["80:80"]
+"""
+
+
+def _static_busybox() -> str:
+    path = shutil.which("busybox")
+    ldd = subprocess.run(["ldd", path], capture_output=True, text=True) if path else None
+    if not path or ldd.returncode == 0:  # ldd fails on a static binary: "not a dynamic executable"
+        missing("a static busybox for the test image (apt-get install busybox-static)")
+    return path
+
+
+def _image_archive(directory: Path, image: str) -> Path:
+    """A docker archive of a scratch image: busybox, its sh and httpd, a page and a start command."""
+    root = directory / "rootfs"
+    (root / "bin").mkdir(parents=True)
+    (root / "www").mkdir()
+    shutil.copy(_static_busybox(), root / "bin" / "busybox")
+    for applet in ("sh", "httpd", "mkdir", "echo"):
+        (root / "bin" / applet).symlink_to("busybox")
+    (root / "www" / "index.html").write_text(PAGE + "\n")
+    rootfs = directory / "rootfs.tar"
+    with tarfile.open(rootfs, "w") as tar:
+        tar.add(root, arcname=".")
+    start = 'echo "$GREETING" > /www/greeting.txt && exec httpd -f -p 8080 -h /www'
+    changes = ["ENV PATH=/bin", f"CMD {json.dumps(['sh', '-c', start])}"]
+    podman = ["podman", *(a for c in changes for a in ("--change", c))]
+    subprocess.run([podman[0], "import", *podman[1:], str(rootfs), image], check=True, capture_output=True)
+    try:
+        archive = directory / "image.tar"
+        subprocess.run(
+            ["podman", "save", "--format", "docker-archive", "-o", str(archive), image],
+            check=True,
+            capture_output=True,
+        )
+    finally:
+        subprocess.run(["podman", "rmi", "--force", image], check=False, capture_output=True)
+    return archive
+
+
+class _Files(http.server.SimpleHTTPRequestHandler):
+    requests: list[str]
+
+    def log_message(self, format, *args):
+        self.requests.append(self.path)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """The image archive and a compose file, on an HTTP server the nodes reach."""
+    directory = tmp_path_factory.mktemp("served")
+    image = f"localhost/infn-e2e-busybox:{uuid.uuid4().hex[:8]}"
+    _image_archive(tmp_path_factory.mktemp("image"), image).rename(directory / "image.tar")
+    (directory / "compose.yaml").write_text(COMPOSE.format(image=image))
+    requests: list[str] = []
+    handler = type("Handler", (_Files,), {"requests": requests})
+    server = http.server.ThreadingHTTPServer(
+        ("0.0.0.0", 0),  # noqa: S104 - the nodes are on a podman network, not on loopback
+        lambda *a: handler(*a, directory=str(directory)),
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # podman puts host.containers.internal (the host, seen from its networks) in every node's /etc/hosts
+    base = f"http://host.containers.internal:{server.server_address[1]}"
+    yield {
+        "image": image,
+        "archive": f"{base}/image.tar",
+        "compose": f"{base}/compose.yaml",
+        "requests": requests,
+    }
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def deployed(module_cli, served, tmp_path_factory):
+    """run_docker and docker_compose, deployed at the same time."""
+    inputs = tmp_path_factory.mktemp("inputs")
+    (inputs / "run_docker.yml").write_text(
+        json.dumps(
+            {
+                "docker_image": served["image"],
+                "container_name": "web",
+                "published_ports": ["8080:8080"],
+                "environment_variables": {"GREETING": "hello from run_docker"},
+                "image_archive_urls": [served["archive"]],
+            }
+        )
+    )
+    (inputs / "docker_compose.yml").write_text(
+        json.dumps(
+            {
+                "project_name": "shop",
+                "docker_compose_file_url": served["compose"],
+                "environment_variables": {"GREETING": "hello from compose"},
+                "image_archive_urls": [served["archive"]],
+            }
+        )
+    )
+    started = time.monotonic()
+    procs = {
+        t: module_cli.popen("deploy", t, "-i", str(inputs / f"{t}.yml"), "--json", "--quiet")
+        for t in ("run_docker", "docker_compose")
+    }
+    results = {}
+    for template, proc in procs.items():
+        out, err = proc.communicate(timeout=900)
+        try:
+            data = json.loads(out)
+        except ValueError:
+            raise AssertionError(f"{template}: not JSON (rc {proc.returncode}): {out}\n{err}") from None
+        if data.get("id"):
+            module_cli.created.append(data["id"])
+        assert proc.returncode == 0, f"{template}: {json.dumps(data, indent=1)}\n{err}"
+        results[template] = data
+    print(f"run_docker + docker_compose deployed together: {time.monotonic() - started:.0f} s")
+    return module_cli, results
+
+
+def _get(address: str, port: int, path: str = "", timeout: float = 5) -> str:
+    with urllib.request.urlopen(f"http://{address}:{port}/{path}", timeout=timeout) as response:
+        return response.read().decode().strip()
+
+
+def _wait_get(address: str, port: int, deadline_s: float = 120) -> str:
+    deadline = time.monotonic() + deadline_s
+    while True:
+        try:
+            return _get(address, port)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(2)
+
+
+def _exec(name: str, command: str) -> str:
+    return subprocess.run(
+        ["podman", "exec", name, "sh", "-c", command], capture_output=True, text=True, timeout=60
+    ).stdout.strip()
+
+
+def test_archive_urls_are_checked_before_anything_is_created(cli, tmp_path):
+    bad = tmp_path / "bad.yml"
+    bad.write_text('image_archive_urls: ["file:///etc/shadow"]\n')
+    result = cli.run("plan", "run_docker", "-i", str(bad))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"{bad}:1: input 'image_archive_urls'[0]" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_run_docker_container_answers_on_published_port(deployed, served):
+    _, results = deployed
+    data = results["run_docker"]
+    address = data["outputs"]["node_ip"]
+    assert address == data["nodes"]["vm_server"][0]["private_ip"]  # local site: public = private
+    assert _get(address, 8080) == PAGE
+    assert _get(address, 8080, "greeting.txt") == "hello from run_docker"
+    # The node fetched the archive (once per node) instead of pulling from a registry.
+    assert served["requests"].count("/image.tar") == 2
+
+
+def test_docker_compose_service_answers_with_its_env(deployed):
+    _, results = deployed
+    data = results["docker_compose"]
+    address = data["outputs"]["node_ip"]
+    assert _get(address, 80) == f"hello from compose at {address}"
+    node = data["nodes"]["vm_server"][0]["name"]
+    assert _exec(node, "systemctl is-enabled infn-compose-shop") == "enabled"
+    assert _exec(node, "stat -c %a /opt/shop/.env") == "600"
+
+
+def test_docker_runs_as_on_a_vm(deployed):
+    """overlay2 on the node's engine volume, not the vfs fallback of a nested overlay root."""
+    _, results = deployed
+    node = results["run_docker"]["nodes"]["vm_server"][0]["name"]
+    assert _exec(node, "docker info --format '{{.Driver}}'") == "overlay2"
+    assert _exec(node, "findmnt -n -o TARGET /var/lib/docker") == "/var/lib/docker"
+
+
+def test_container_comes_back_after_node_restart(deployed):
+    _, results = deployed
+    node = results["run_docker"]["nodes"]["vm_server"][0]
+    subprocess.run(["podman", "restart", "--time", "5", node["name"]], check=True, capture_output=True)
+    address_format = "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}"
+    address = subprocess.run(
+        ["podman", "inspect", "--format", address_format, node["name"]],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert _wait_get(address, 8080) == PAGE
+
+
+def test_delete_leaves_nothing(deployed):
+    cli, results = deployed
+    for data in results.values():
+        delete_and_assert_clean(cli, data["id"])
