@@ -11,6 +11,12 @@ from __future__ import annotations
 ROLE_PREFIX = "infn.cloud."
 
 
+def _warn(ctx: dict, message: str) -> None:
+    warn = ctx.get("warn")
+    if warn is not None:
+        warn(message)
+
+
 def _split_groups(value) -> list[str]:
     if isinstance(value, list):
         return [str(v) for v in value if str(v)]
@@ -47,10 +53,11 @@ def _issued(props: dict, ctx: dict, prop: str, attribute: str):
     if not (isinstance(args, list) and args and isinstance(args[0], str)):
         return value
     if prop == "iam_client_id":
-        ctx["warn"](
+        _warn(
+            ctx,
             f"node '{ctx['node']}' property '{prop}': the OIDC client comes from node '{args[0]}' "
             "(IAM dynamic client registration by INFN's orchestrator), which infn-cloud does not do: "
-            "a deploy fails when the role starts unless the template sets the client id and secret"
+            "a deploy fails when the role starts unless the template sets the client id and secret",
         )
     return {"get_attribute": [args[0], attribute]}
 
@@ -58,6 +65,15 @@ def _issued(props: dict, ctx: dict, prop: str, attribute: str):
 def _jupyterhub(props: dict, ctx: dict) -> dict:
     cert = props.get("cert_manager_type") or "letsencrypt-prod"
     letsencrypt = cert != "self-signed"
+    if letsencrypt and "contact_email" not in (ctx.get("raw") or {}):
+        # Our role registers with ACME under an e-mail address; this template has no property
+        # for one (when it has one, leaving it empty is refused at plan time instead).
+        _warn(
+            ctx,
+            f"node '{ctx['node']}': certificate {cert} needs an ACME contact e-mail (contact_email), "
+            "which this template cannot give: a self-signed certificate is used",
+        )
+        letsencrypt = False
     return {
         "jupyterhub_authenticator": "oidc",
         "jupyterhub_iam_url": props.get("iam_url"),

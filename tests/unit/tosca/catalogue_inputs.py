@@ -23,3 +23,16 @@ USER_INPUTS: dict[str, dict] = {
 
 def user_inputs(name: str) -> dict:
     return dict(USER_INPUTS.get(name, {}))
+
+
+# INFN's JupyterHub templates leave the allowed groups and the ACME contact empty; our role
+# needs them (infn.cloud.jupyterhub's jupyterhub_requirements), so a user must supply them.
+INFN_USER_INPUTS = {"iam_groups": "users", "contact_email": "admin@example.org"}
+
+
+def infn_user_inputs(path, declared_inputs: list[dict]) -> dict:
+    """The inputs a user must add to an INFN reference template for our roles (by its folder)."""
+    if "jupyter" not in getattr(path, "parts", ()):
+        return {}
+    declared = {e["name"] for e in declared_inputs}
+    return {k: v for k, v in INFN_USER_INPUTS.items() if k in declared}

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from catalogue_inputs import user_inputs
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -39,8 +40,9 @@ CATALOGUE = [
 def test_catalogue_template_is_clean_and_plans_with_defaults(name):
     report = validate(name)
     assert report.errors == [] and report.warnings == []
-    assert report.required_inputs == []
-    plan = make_plan(name)
+    # only the inputs a user must supply (test_contract.py checks exactly which)
+    assert {e["name"] for e in report.required_inputs} == set(user_inputs(name))
+    plan = make_plan(name, user_inputs(name))
     assert json.loads(json.dumps(plan)) == plan
     assert plan["demand"]["instances"] >= 1
     for compute in plan["compute"].values():
@@ -106,7 +108,7 @@ def test_unknown_template_is_not_found():
 
 
 def test_volumes_and_public_ip():
-    plan = make_plan("jupyterhub", {"volume_size": "20 GB"})
+    plan = make_plan("jupyterhub", {**user_inputs("jupyterhub"), "volume_size": "20 GB"})
     vm = plan["compute"]["vm_server"]
     assert vm["volumes"] == [{"node": "notebooks_volume", "size_gb": 20, "mount_path": "/data"}]
     assert vm["public_ip"] is True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from catalogue_inputs import infn_user_inputs
 from tosca_testlib import REPO, fill_required, infn_templates, reference_dir
 
 from infn_cloud.tosca import make_plan, validate
@@ -24,9 +25,10 @@ def test_there_are_32(reference):
 def test_infn_template_validates_and_plans(path, infn_import_map):
     report = validate(path, import_map=infn_import_map)
     assert report.errors == []
-    plan = make_plan(path, fill_required(report.required_inputs), import_map=infn_import_map)
+    inputs = {**fill_required(report.required_inputs), **infn_user_inputs(path, report.inputs)}
+    plan = make_plan(path, inputs, import_map=infn_import_map)
     json.dumps(plan)  # plain data
-    assert plan == make_plan(path, fill_required(report.required_inputs), import_map=infn_import_map)
+    assert plan == make_plan(path, inputs, import_map=infn_import_map)
     assert set(plan["nodes"]) == set(plan["waves"][0]).union(*plan["waves"][1:])
     for name, compute in plan["compute"].items():
         common = [s for s in plan["software"] if s["node"] == name and s["role"] == "infn.cloud.common"]

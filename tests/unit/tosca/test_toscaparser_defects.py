@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from catalogue_inputs import infn_user_inputs
 from tosca_testlib import reference_dir
 from toscaparser import tosca_template as toscaparser  # a dependency: missing is an error, not a skip
 
@@ -62,8 +63,9 @@ def test_get_attribute_validation_crashes_tosca_parser_but_not_us(tmp_path, infn
         toscaparser.ToscaTemplate(str(local))
     assert "has no attribute 'name'" in str(info.value) or "get_attribute" in str(info.value)
     # workaround: our own function resolution; get_attribute stays an expression in the plan
-    assert validate(path, import_map=infn_import_map).errors == []
-    plan = make_plan(path, import_map=infn_import_map)
+    report = validate(path, import_map=infn_import_map)
+    assert report.errors == []
+    plan = make_plan(path, infn_user_inputs(path, report.inputs), import_map=infn_import_map)
     assert plan["outputs"]["node_ip"]["value"] == {"get_attribute": ["vm_server", "public_address", 0]}
 
 
