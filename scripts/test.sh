@@ -147,12 +147,12 @@ for stage in "${stages[@]}"; do
       ;;
     unit)
       if ci || [ -n "${INFN_CLOUD_REFERENCE_DIR:-}" ]; then step "INFN reference directory" reference_present; fi
-      step "pytest unit" pytest_stage -rs tests/unit
+      step "pytest unit" pytest_stage -ra tests/unit
       ;;
     sanity) step "ansible-test sanity" sanity ;;
     molecule) molecule_all ;;
     # --durations=0: every test's setup/call/teardown time (deploys happen in module fixtures).
-    integration) step "pytest integration" pytest_stage -rs -m integration --durations=0 tests/integration ;;
+    integration) step "pytest integration" pytest_stage -ra -m integration --durations=0 tests/integration ;;
   esac
 done
 
