@@ -10,12 +10,10 @@ import argparse
 import json
 from pathlib import Path
 
-import yaml
-
 from infn_cloud.cli import emit
-from infn_cloud.errors import UsageError
+from infn_cloud.errors import UsageError, ValidationError
 from infn_cloud.tosca import make_plan
-from infn_cloud.tosca.yamlio import Mapping, YamlSyntaxError, load_file
+from infn_cloud.tosca.yamlio import Mapping, YamlSyntaxError, load_file, load_text
 
 
 def add_template_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,14 +50,18 @@ def load_inputs(args: argparse.Namespace) -> Mapping | None:
         path = Path(name)
         if not path.is_file():
             raise UsageError(f"inputs file {name} not found")
+        # The file's content is untrusted input: unreadable YAML, a document over the YAML limits
+        # or anything but a map is an invalid input (exit 2), like a bad value.
         try:
             data = load_file(path)
         except YamlSyntaxError as exc:
-            raise UsageError(f"inputs file {exc}") from None
+            raise ValidationError(f"inputs file {exc}") from None
+        except UnicodeDecodeError:
+            raise ValidationError(f"inputs file {name}: not a UTF-8 text file") from None
         if data is None:
             continue
         if not isinstance(data, dict):
-            raise UsageError(f"inputs file {name}: expected a map of input name to value")
+            raise ValidationError(f"inputs file {name}: expected a map of input name to value")
         merged.update(data)
         merged.key_pos.update(getattr(data, "key_pos", {}))
         merged.raw.update(getattr(data, "raw", {}))
@@ -69,8 +71,8 @@ def load_inputs(args: argparse.Namespace) -> Mapping | None:
         if not sep or not key:
             raise UsageError(f"--set {item!r}: expected KEY=VALUE")
         try:
-            value = yaml.safe_load(text) if text else ""
-        except yaml.YAMLError:
+            value = load_text(text, "--set", plain=True) if text else ""
+        except YamlSyntaxError:  # not YAML (or over the YAML limits): the text as given
             value = text
         if isinstance(value, dict | list):
             value = text  # --set takes scalars; use -i for lists and maps

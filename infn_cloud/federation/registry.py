@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from infn_cloud.errors import NotFoundError, ValidationError
+from infn_cloud.tosca.yamlio import YamlSyntaxError, load_text, read_text
 
 KINDS = ("backbone", "federated", "local")
 DRIVERS = ("openstack", "local")
@@ -386,19 +387,17 @@ def _merge(base: dict, override: dict) -> dict:
 
 
 def _read_yaml(path: Path, label: str, errors: list[str]) -> Any:
+    # Registries are untrusted: read within the YAML limits of infn_cloud.tosca.yamlio (size,
+    # nodes, nesting, aliases), which also keeps the recursive checks below safe.
     try:
-        text = path.read_text(encoding="utf-8")
+        return load_text(read_text(path), label, plain=True)
     except OSError as exc:
         errors.append(f"{label}: cannot read: {exc.strerror}")
-        return None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{label}:{mark.line + 1}" if mark else label
-        problem = getattr(exc, "problem", None) or str(exc)
-        errors.append(f"{where}: YAML syntax error: {problem}")
-        return None
+    except UnicodeDecodeError:
+        errors.append(f"{label}: not a UTF-8 text file")
+    except YamlSyntaxError as exc:
+        errors.append(f"{label}:{exc.line}: {exc.message}" if exc.line else f"{label}: {exc.message}")
+    return None
 
 
 def _label(path: Path) -> str:

@@ -9,12 +9,17 @@ from infn_cloud.tosca import catalogue
 from infn_cloud.tosca.loader import Template, load
 from infn_cloud.tosca.model import Collector, ValidationReport
 from infn_cloud.tosca.validate import Analysis, analyse
-from infn_cloud.tosca.yamlio import Mapping
+from infn_cloud.tosca.yamlio import MAX_DEPTH, Mapping, too_deep
 
 
 def _as_inputs(inputs) -> Mapping:
     if inputs is None:
         return Mapping()
+    if too_deep(inputs):  # files are bounded when read; Python/Ansible data is checked here
+        raise ValidationError(
+            f"inputs: maps and lists are nested more than {MAX_DEPTH} levels deep; "
+            f"at most {MAX_DEPTH} are allowed"
+        )
     if isinstance(inputs, Mapping):
         return inputs
     if not isinstance(inputs, dict):

@@ -3,6 +3,13 @@
 URL imports resolve only through import maps (YAML files mapping URL prefixes to local
 directories or files); nothing is ever fetched from the network. Relative imports resolve
 against the importing file, so our own types need no map.
+
+Templates and import maps are untrusted: an import may only read a file inside the template's
+own folder, a type library (the bundled tosca_templates/types, INFN's reference types, folders
+the operator lists in INFN_CLOUD_IMPORT_ROOTS) or an import-map target, after symlinks are
+resolved; import-map targets must lie in the map's own folder or a type library. Absolute
+paths, file:// URLs and `~` are refused, and an import outside is refused with one message
+whether or not the file exists. Rules in docs/tosca.md ("Untrusted templates: the rules").
 """
 
 from __future__ import annotations
@@ -11,14 +18,17 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
 
-from infn_cloud.errors import NotFoundError, UsageError
+from infn_cloud.errors import NotFoundError, UsageError, ValidationError
+from infn_cloud.paths import collection_root
 from infn_cloud.tosca.model import Collector
 from infn_cloud.tosca.types import TypeRegistry
 from infn_cloud.tosca.yamlio import Mapping, YamlSyntaxError, load_file, position
 
 IMPORT_MAP_ENV = "INFN_CLOUD_IMPORT_MAP"
+IMPORT_ROOTS_ENV = "INFN_CLOUD_IMPORT_ROOTS"
+REFERENCE_ENV = "INFN_CLOUD_REFERENCE_DIR"
 TOSCA_VERSIONS = {
     "tosca_simple_yaml_1_0",
     "tosca_simple_yaml_1_1",
@@ -26,6 +36,52 @@ TOSCA_VERSIONS = {
     "tosca_simple_yaml_1_3",
 }
 _ENV_RE = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
+# Beyond the YAML limits (infn_cloud.tosca.yamlio), what the engine walks must stay small enough
+# to validate and plan in well under a second: INFN's templates have < 20 nodes and types
+# derive from < 10 ancestors.
+MAX_NODE_TEMPLATES = 1000
+MAX_TYPE_DEPTH = 64
+# The only environment variables an import-map target may name: folders, never credentials.
+_MAP_VARIABLE_RE = re.compile(r"INFN_CLOUD_\w*_DIR")
+# Our own type library has a URL like INFN's, so a template anywhere can import it without a map
+# (never fetched: it resolves to tosca_templates/types of this collection).
+BUNDLED_TYPES_URL = "https://baltig.infn.it/infn-cloud/infn.cloud/raw/*/tosca_templates/types/"
+REFUSED_FORM = (
+    "absolute paths, file:// URLs and '~' are not allowed in imports: import relative to the "
+    "template, or map a URL to a type library with an import map"
+)
+
+
+def _real(path) -> Path:
+    """The path with symlinks resolved and `..` folded (never raises, even on symlink loops)."""
+    return Path(os.path.realpath(path))
+
+
+def _inside(path: Path, roots) -> bool:
+    return any(path == root or path.is_relative_to(root) for root in roots)
+
+
+def type_libraries() -> list[Path]:
+    """Folders of TOSCA types every template and import map may read (symlinks resolved).
+
+    The bundled library (tosca_templates/types), INFN's reference types ($INFN_CLOUD_REFERENCE_DIR,
+    else ../shared/reference next to the collection, /infn-tosca-types) and the folders the
+    operator lists in INFN_CLOUD_IMPORT_ROOTS (os.pathsep-separated).
+    """
+    roots: list[Path] = []
+    try:
+        home = collection_root()
+    except FileNotFoundError:  # not a checkout: no bundled library
+        home = None
+    if home is not None:
+        roots.append(home / "tosca_templates" / "types")
+    reference = os.environ.get(REFERENCE_ENV)
+    if reference:
+        roots.append(Path(reference) / "infn-tosca-types")
+    elif home is not None:
+        roots.append(home.parent / "shared" / "reference" / "infn-tosca-types")
+    roots.extend(Path(p) for p in os.environ.get(IMPORT_ROOTS_ENV, "").split(os.pathsep) if p)
+    return [_real(root) for root in roots]
 
 
 @dataclass
@@ -34,37 +90,63 @@ class ImportMap:
 
     rules: list[tuple[str, re.Pattern, Path]] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    targets: list[Path] = field(default_factory=list)  # where the rules point, symlinks resolved
 
     @classmethod
     def load(cls, paths) -> ImportMap:
         result = cls()
+        try:
+            bundled = collection_root() / "tosca_templates" / "types"
+        except FileNotFoundError:  # not a checkout: no bundled library
+            bundled = None
+        if bundled is not None:
+            result.add_rule(BUNDLED_TYPES_URL, bundled)
         for path in paths:
             result.add_file(Path(path))
         return result
 
     def add_file(self, path: Path) -> None:
+        """Read an import map; its content is untrusted (problems: ValidationError, exit 2)."""
         if not path.is_file():
             raise UsageError(f"import map {path} not found")
         try:
             doc = load_file(path)
         except YamlSyntaxError as exc:
-            raise UsageError(f"import map {exc}") from None
+            raise ValidationError(f"import map {exc}") from None
+        except UnicodeDecodeError:
+            raise ValidationError(f"import map {path}: not a UTF-8 text file") from None
         entries = doc.get("imports") if isinstance(doc, dict) else None
         if not isinstance(entries, dict):
-            raise UsageError(
+            raise ValidationError(
                 f"import map {path}: expected a top-level 'imports:' map of URL prefix -> local path"
             )
+        libraries = type_libraries()
+        allowed = [_real(path.parent), *libraries]
         for prefix, target in entries.items():
+            line = position(entries, prefix)[0]
             if not isinstance(prefix, str) or not isinstance(target, str):
-                line = position(entries, prefix)[0]
-                raise UsageError(f"import map {path}:{line}: entries must map a URL prefix to a path")
-            target = _ENV_RE.sub(lambda m: os.environ.get(m.group(1)) or (m.group(2) or ""), target)
-            local = Path(os.path.expanduser(target))
+                raise ValidationError(f"import map {path}:{line}: entries must map a URL prefix to a path")
+            local = Path(_expand(target, f"{path}:{line}"))
+            if str(local).startswith("~") or urlparse(str(local)).scheme not in ("",):
+                raise ValidationError(
+                    f"import map {path}:{line}: target '{target}': '~' and URLs are not allowed; a "
+                    "target is a path relative to the map, or an absolute path inside a type library"
+                )
             if not local.is_absolute():
                 local = path.parent / local
-            pattern = re.compile("^" + re.escape(prefix).replace(r"\*", "[^/]+"))
-            self.rules.append((prefix, pattern, local))
+            if not _inside(_real(local), allowed):
+                raise ValidationError(
+                    f"import map {path}:{line}: target '{target}' is outside the folders an import "
+                    f"map may point to: its own folder and the type libraries "
+                    f"({', '.join(str(p) for p in allowed)}; operators add folders with {IMPORT_ROOTS_ENV})"
+                )
+            self.add_rule(prefix, local)
         self.files.append(str(path))
+
+    def add_rule(self, prefix: str, local: Path) -> None:
+        pattern = re.compile("^" + re.escape(prefix).replace(r"\*", "[^/]+"))
+        self.rules.append((prefix, pattern, local))
+        self.targets.append(_real(local))
         # Longest prefix first: the most specific rule wins.
         self.rules.sort(key=lambda rule: len(rule[0]), reverse=True)
 
@@ -75,6 +157,25 @@ class ImportMap:
                 rest = url[match.end() :]
                 return local / rest if rest else local
         return None
+
+
+def _expand(target: str, where: str) -> str:
+    """Expand ${INFN_CLOUD_..._DIR} (with an optional :-default); any other variable is refused.
+
+    An import map must not be able to read the environment: the expanded path can appear in
+    messages, so ${GITHUB_TOKEN} would print a credential.
+    """
+
+    def variable(match: re.Match) -> str:
+        name = match.group(1)
+        if not _MAP_VARIABLE_RE.fullmatch(name):
+            raise ValidationError(
+                f"import map {where}: ${{{name}}}: only ${{INFN_CLOUD_..._DIR}} variables may be "
+                "used in targets"
+            )
+        return os.environ.get(name) or (match.group(2) or "")
+
+    return _ENV_RE.sub(variable, target)
 
 
 def import_map_paths(import_map=None) -> list[str]:
@@ -170,9 +271,51 @@ def load(path, import_map=None, sink: Collector | None = None) -> Template | Non
         sink.error(file, doc.pos("topology_template"), "topology_template", "must be a map", rule="structure")
     registry = TypeRegistry()
     template = Template(file, doc, registry)
-    _process_imports(doc, path, maps, registry, template, sink, {path.resolve()})
+    allowed = [_real(path.parent), *type_libraries(), *maps.targets]
+    _process_imports(doc, path, maps, registry, template, sink, {_real(path)}, allowed)
     registry.add_document(doc, file)
+    if not _within_scale(template, sink):
+        return None
     return template
+
+
+def _within_scale(template: Template, sink: Collector) -> bool:
+    """Refuse templates the engine could only analyse slowly: too many nodes, too deep a type chain."""
+    nodes = template.node_templates
+    if len(nodes) > MAX_NODE_TEMPLATES:
+        sink.error(
+            template.path,
+            template.topology.pos("node_templates"),
+            "node_templates",
+            f"{len(nodes)} node templates; a template may have at most {MAX_NODE_TEMPLATES}",
+            rule="limits",
+        )
+        return False
+    registry = template.registry
+    for section, table in registry.defs.items():
+        depth: dict = {}  # type name -> number of types in its derived_from chain
+        for name, typedef in table.items():
+            path, current = [], name
+            while current is not None and current not in depth and current not in path:
+                path.append(current)
+                if len(path) > MAX_TYPE_DEPTH:
+                    break
+                parent = table[current].get("derived_from")
+                current = registry.resolve_name(section, parent) if parent else None
+            base = depth.get(current, 0) if current is not None and current not in path else 0
+            for offset, item in enumerate(reversed(path)):
+                depth[item] = base + offset + 1
+            if depth[name] > MAX_TYPE_DEPTH:
+                sink.error(
+                    typedef.file,
+                    position(typedef.body),
+                    f"{section[:-1].replace('_', ' ')} '{name}'",
+                    f"derives from more than {MAX_TYPE_DEPTH} types (derived_from chain); at most "
+                    f"{MAX_TYPE_DEPTH} are allowed",
+                    rule="limits",
+                )
+                return False
+    return True
 
 
 def _import_entries(doc, file, sink):
@@ -202,10 +345,14 @@ def _import_entries(doc, file, sink):
     return entries
 
 
-def _process_imports(doc, path: Path, maps: ImportMap, registry, template, sink, seen) -> None:
+def _process_imports(doc, path: Path, maps: ImportMap, registry, template, sink, seen, allowed) -> None:
     file = str(path)
     for target, pos in _import_entries(doc, file, sink):
-        local = _resolve_import(target, path, maps)
+        subject = f"import '{target}'"
+        kind, local = _resolve_import(target, path, maps)
+        if kind == "refused":
+            sink.error(file, pos, subject, REFUSED_FORM, rule="imports")
+            continue
         if local is None:
             hint = (
                 f"no import map entry matches (import maps: {', '.join(maps.files)})"
@@ -215,42 +362,50 @@ def _process_imports(doc, path: Path, maps: ImportMap, registry, template, sink,
             sink.error(
                 file,
                 pos,
-                f"import '{target}'",
+                subject,
                 f"cannot be resolved offline: {hint}; nothing is fetched from the network",
                 rule="imports",
             )
             continue
-        if not local.is_file():
+        resolved = _real(local)
+        # Confinement comes before any look at the file: the same message whether it exists or not.
+        if not _inside(resolved, allowed):
             sink.error(
-                file, pos, f"import '{target}'", f"resolves to {local}, which does not exist", rule="imports"
+                file,
+                pos,
+                subject,
+                "is outside the folders imports may read: the template's own folder, the type "
+                "libraries and import-map targets (symlinks are followed before checking)",
+                rule="imports",
             )
             continue
-        resolved = local.resolve()
+        if not resolved.is_file():
+            sink.error(file, pos, subject, f"resolves to {local}, which does not exist", rule="imports")
+            continue
         template.imports.append({"import": target, "file": str(local)})
         if resolved in seen:
             continue
         seen.add(resolved)
         try:
-            imported = load_file(local, cache=True)
+            imported = load_file(resolved, cache=True)
         except YamlSyntaxError as exc:
-            sink.error(exc.file, (exc.line, exc.column), f"import '{target}'", exc.message, rule="yaml")
+            sink.error(exc.file, (exc.line, exc.column), subject, exc.message, rule="yaml")
+            continue
+        except UnicodeDecodeError:
+            sink.error(str(local), (0, 0), subject, "not a UTF-8 text file", rule="yaml")
             continue
         if not isinstance(imported, dict):
-            sink.error(
-                str(local), (1, 1), f"import '{target}'", "is not a TOSCA definitions file", rule="imports"
-            )
+            sink.error(str(local), (1, 1), subject, "is not a TOSCA definitions file", rule="imports")
             continue
-        _process_imports(imported, local, maps, registry, template, sink, seen)
-        registry.add_document(imported, str(local))
+        _process_imports(imported, resolved, maps, registry, template, sink, seen, allowed)
+        registry.add_document(imported, str(resolved))
 
 
-def _resolve_import(target: str, importer: Path, maps: ImportMap) -> Path | None:
+def _resolve_import(target: str, importer: Path, maps: ImportMap) -> tuple[str, Path | None]:
+    """("refused", None) for absolute/file:/~ imports, ("url", path or None), ("relative", path)."""
     parsed = urlparse(target)
-    if parsed.scheme in ("http", "https"):
-        return maps.resolve(target)
-    if parsed.scheme == "file":
-        return Path(unquote(parsed.path))
-    if parsed.scheme and len(parsed.scheme) > 1:  # other schemes (ftp:, git:) only via a map
-        return maps.resolve(target)
-    local = Path(os.path.expanduser(target))
-    return local if local.is_absolute() else importer.parent / local
+    if parsed.scheme == "file" or target.startswith("~") or Path(target).is_absolute():
+        return "refused", None
+    if parsed.scheme and len(parsed.scheme) > 1:  # http(s) and any other scheme: only via a map
+        return "url", maps.resolve(target)
+    return "relative", importer.parent / target

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import math
 
+from infn_cloud.errors import ValidationError
 from infn_cloud.tosca import roles, secret_values
 from infn_cloud.tosca.units import Scalar, Version, parse_scalar
 from infn_cloud.tosca.validate import Analysis, host_of, is_secret_input
 from infn_cloud.tosca.values import FUNCTIONS, is_function, to_plain
+from infn_cloud.tosca.yamlio import position
 
 COMPUTE = "tosca.nodes.Compute"
 SOFTWARE_BASES = (
@@ -23,6 +25,7 @@ SOFTWARE_BASES = (
 STORAGE_BASES = ("tosca.nodes.BlockStorage", "tosca.nodes.ObjectStorage")
 NETWORK_BASES = ("tosca.nodes.network.Network", "tosca.nodes.network.Port", "tosca.nodes.network.FloatingIP")
 LIFECYCLE = ("create", "configure", "start")
+MAX_PROPERTY_CHAIN = 64  # get_property of a property that is a get_property of ... (hostile templates)
 
 
 class Unresolved(Exception):
@@ -79,6 +82,13 @@ class Resolver:
         key = (node, tuple(path))
         if key in self._stack:
             raise Unresolved(f"get_property loop through {node}.{path[0]}")
+        if len(self._stack) >= MAX_PROPERTY_CHAIN:  # each link costs stack frames: refuse, never crash
+            line = position(self.nodes, node)[0]
+            raise ValidationError(
+                f"{self.analysis.file}:{line}: node '{node}': get_property follows more than "
+                f"{MAX_PROPERTY_CHAIN} properties that are get_property themselves; at most "
+                f"{MAX_PROPERTY_CHAIN} are allowed"
+            )
         self._stack.add(key)
         try:
             body = self.nodes[node]
@@ -356,22 +366,37 @@ def build_plan(analysis: Analysis) -> dict:
 
 
 def _waves(analysis: Analysis, names: list[str]) -> dict:
-    """Wave of each node: 0 without requirements, else one after its latest target."""
+    """Wave of each node: 0 without requirements, else one after its latest target.
+
+    Iterative (an explicit stack): a chain of hundreds of requirements must not exhaust Python's
+    recursion limit.
+    """
     wave: dict = {}
 
-    def visit(name, trail):
-        if name in wave:
-            return wave[name]
-        if name in trail:  # cycles are validation errors; never loop here
-            return 0
-        trail.add(name)
-        targets = [r.target for r in analysis.requirements.get(name, []) if r.target]
-        wave[name] = 1 + max((visit(t, trail) for t in targets), default=-1)
-        trail.discard(name)
-        return wave[name]
+    def targets(name):
+        return iter([r.target for r in analysis.requirements.get(name, []) if r.target])
 
-    for name in names:
-        visit(name, set())
+    for start in names:
+        if start in wave:
+            continue
+        latest = {start: -1}  # per node on the path: the latest wave among its targets so far
+        stack = [(start, targets(start))]
+        while stack:
+            name, pending = stack[-1]
+            target = next(pending, None)
+            if target is None:
+                stack.pop()
+                wave[name] = 1 + latest.pop(name)
+                if stack:
+                    parent = stack[-1][0]
+                    latest[parent] = max(latest[parent], wave[name])
+            elif target in wave:
+                latest[name] = max(latest[name], wave[target])
+            elif target in latest:  # a cycle (a validation error): never loop here
+                latest[name] = max(latest[name], 0)
+            else:
+                latest[target] = -1
+                stack.append((target, targets(target)))
     return wave
 
 

@@ -139,7 +139,7 @@ def test_functions_concat_join_token(tmp_path):
     template = tmp_path / "t.yaml"
     template.write_text(
         """tosca_definitions_version: tosca_simple_yaml_1_0
-imports: [%s]
+imports: [https://baltig.infn.it/infn-cloud/infn.cloud/raw/main/tosca_templates/types/infn_cloud_types.yaml]
 topology_template:
   inputs:
     name: {type: string, default: "a-b-c"}
@@ -153,7 +153,6 @@ topology_template:
     p: {value: {get_property: [server, host, num_gpus]}}
     a: {value: {concat: ["http://", {get_attribute: [server, public_address, 0]}]}}
 """
-        % (REPO / "tosca_templates" / "types" / "infn_cloud_types.yaml")
     )
     outputs = {k: v["value"] for k, v in make_plan(template)["outputs"].items()}
     assert outputs == {
