@@ -324,11 +324,12 @@ def _validate(role, spec, params, view_name, error) -> None:
         if view_name in message:
             message = message.replace(f" found in {view_name}", "")
             missing = re.search(r"(?:missing|arguments|required by '[^']+'): (.+)$", message)
+            exclusive = re.search(r"mutually exclusive: (.+)$", message)
             names = [n.strip() for n in missing.group(1).split(",")] if missing else []
+            names += [n.strip() for n in exclusive.group(1).split("|")] if exclusive else []
             names = [n for n in names if n in spec] or [view_name]
-            error(
-                names, f"{role} needs a value (not empty): {message} (meta/argument_specs.yml)", "requirement"
-            )
+            what = "refuses these together" if exclusive else "needs a value (not empty)"
+            error(names, f"{role} {what}: {message} (meta/argument_specs.yml)", "requirement")
             continue
         names = sorted(
             (k for k in spec if k != view_name and re.search(rf"\b{re.escape(k)}\b", message)), key=len

@@ -320,6 +320,25 @@ def test_every_broken_rule_is_listed(tmp_path):
     assert result.stderr.count("role option") == 3
 
 
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        (
+            {
+                "docker_compose_file_url": "https://example.org/c.yml",
+                "docker_compose_file_content": {"services": {}},
+            },
+            "refuses these together: parameters are mutually exclusive",
+        ),
+        ({}, "docker_compose_state is present but any of the following are missing"),
+    ],
+    ids=["url-and-content", "neither"],
+)
+def test_compose_project_needs_exactly_one_source(tmp_path, variables, expected):
+    path = app_template(tmp_path, "infn.cloud.docker_compose", {"docker_compose_project": "web", **variables})
+    assert_refused(plan_cli(path), "'docker_compose_file_url'", "'docker_compose_run'", expected)
+
+
 def test_requirement_declarations_are_valid_ansible_sub_specs():
     """Every <role>_requirements names only options of its role, as raw mirrors."""
     from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
@@ -340,7 +359,7 @@ def test_requirement_declarations_are_valid_ansible_sub_specs():
         )
         ArgumentSpecValidator({"x": view}).validate({"x": {}})  # a spec Ansible accepts
         assert (specs.parent.parent / "vars" / "main.yml").read_text().count(f"{role}_requirements:") == 1
-    assert found >= 3
+    assert found >= 4
 
 
 # -- values known later ------------------------------------------------------------------
