@@ -9,10 +9,14 @@ end-to-end version with a real configure run is tests/integration/cli/test_secre
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
 from infn_cloud.cli import main
+from infn_cloud.deploy.progress import ProgressView
+from infn_cloud.deploy.redaction import Redactor
+from infn_cloud.paths import collection_root
 from infn_cloud.secrets import open_store
 from infn_cloud.secrets.leakscan import format_findings, scan
 from infn_cloud.state import open_state
@@ -115,3 +119,56 @@ def test_records_hold_markers_and_no_value_anywhere(failed_deploy):
     findings = scan(values, paths=[state], sqlite_dbs=[state / "state.db"])
     assert findings == [], format_findings(findings)
     assert not any(v in out.out + out.err for v in values.values())
+
+
+def test_log_lines_get_markers(tmp_path):
+    view = ProgressView(quiet=True)
+    log = tmp_path / "deploy.log"
+    view.attach_log(log)
+    view.redact = Redactor({"db": "Hunter2-Hunter2"}).text
+    view.message("FAILED vm: task: could not connect with password Hunter2-Hunter2")
+    text = log.read_text()
+    assert "Hunter2" not in text and "password <secret:db>" in text
+
+
+def test_two_nodes_with_different_secrets_in_one_role_variable_are_refused_before_anything(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("INFN_CLOUD_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("INFN_CLOUD_VAULT_ADDR", raising=False)
+    types = os.path.relpath(
+        collection_root() / "tosca_templates" / "types" / "infn_cloud_types.yaml", tmp_path
+    )
+    nodes = ""
+    for n in (1, 2):
+        nodes += f"""
+    vm{n}: {{type: infn.cloud.nodes.Compute}}
+    docker{n}:
+      type: infn.cloud.nodes.Docker
+      requirements: [{{host: vm{n}}}]
+    app{n}:
+      type: infn.cloud.nodes.DockerCompose
+      properties:
+        project: app
+        file_url: http://example.org/compose.yml
+        environment: {{DB_PASSWORD: Pw-Of-Node-{n}-123}}
+      requirements: [{{host: vm{n}}}, {{docker: docker{n}}}]
+"""
+    template = tmp_path / "two.yaml"
+    template.write_text(
+        f"tosca_definitions_version: tosca_simple_yaml_1_0\nimports:\n  - {types}\n"
+        f"topology_template:\n  node_templates:{nodes}"
+    )
+    rc = main(["deploy", str(template)])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert (
+        "role variable docker_compose_env holds a secret with different values on nodes app1 and app2" in err
+    )
+    assert "Pw-Of-Node" not in err
+    with open_state() as db:
+        assert db.list(include_deleted=True) == []
+    assert not (tmp_path / "state" / "secrets").exists() or not list(
+        (tmp_path / "state" / "secrets").iterdir()
+    )
