@@ -18,7 +18,6 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlparse
 
 from infn_cloud.errors import NotFoundError, UsageError, ValidationError
 from infn_cloud.paths import collection_root
@@ -50,6 +49,15 @@ REFUSED_FORM = (
     "absolute paths, file:// URLs and '~' are not allowed in imports: import relative to the "
     "template, or map a URL to a type library with an import map"
 )
+
+
+_SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
+
+
+def _scheme(text: str) -> str:
+    """The URL scheme of `text` in lower case ('' for a path); never raises on malformed URLs."""
+    match = _SCHEME_RE.match(text)
+    return match.group(1).lower() if match else ""
 
 
 def _real(path) -> Path:
@@ -126,8 +134,11 @@ class ImportMap:
             line = position(entries, prefix)[0]
             if not isinstance(prefix, str) or not isinstance(target, str):
                 raise ValidationError(f"import map {path}:{line}: entries must map a URL prefix to a path")
-            local = Path(_expand(target, f"{path}:{line}"))
-            if str(local).startswith("~") or urlparse(str(local)).scheme not in ("",):
+            expanded = _expand(target, f"{path}:{line}")
+            if "\x00" in expanded:
+                raise ValidationError(f"import map {path}:{line}: target contains a NUL character")
+            local = Path(expanded)
+            if expanded.startswith("~") or _scheme(expanded):
                 raise ValidationError(
                     f"import map {path}:{line}: target '{target}': '~' and URLs are not allowed; a "
                     "target is a path relative to the map, or an absolute path inside a type library"
@@ -349,6 +360,9 @@ def _process_imports(doc, path: Path, maps: ImportMap, registry, template, sink,
     file = str(path)
     for target, pos in _import_entries(doc, file, sink):
         subject = f"import '{target}'"
+        if "\x00" in target:
+            sink.error(file, pos, subject.replace("\x00", "\\0"), "contains a NUL character", rule="imports")
+            continue
         kind, local = _resolve_import(target, path, maps)
         if kind == "refused":
             sink.error(file, pos, subject, REFUSED_FORM, rule="imports")
@@ -403,9 +417,10 @@ def _process_imports(doc, path: Path, maps: ImportMap, registry, template, sink,
 
 def _resolve_import(target: str, importer: Path, maps: ImportMap) -> tuple[str, Path | None]:
     """("refused", None) for absolute/file:/~ imports, ("url", path or None), ("relative", path)."""
-    parsed = urlparse(target)
-    if parsed.scheme == "file" or target.startswith("~") or Path(target).is_absolute():
+    scheme = _scheme(target)
+    if scheme == "file" or target.startswith("~") or Path(target).is_absolute():
         return "refused", None
-    if parsed.scheme and len(parsed.scheme) > 1:  # http(s) and any other scheme: only via a map
-        return "url", maps.resolve(target)
+    if len(scheme) > 1:  # http(s) and any other scheme: only via a map (`c:` is not a scheme)
+        local = maps.resolve(target)
+        return "url", local
     return "relative", importer.parent / target

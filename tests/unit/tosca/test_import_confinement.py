@@ -223,3 +223,17 @@ def test_bundled_types_by_url_from_anywhere(project, capsys):
     write_template(project, app=False)
     result = cli(capsys, "validate", "t.yaml")
     assert result.rc == 0, result.text
+
+
+def test_nul_character_in_an_import_is_an_error_not_a_crash(project, capsys):
+    (project / "t.yaml").write_text(
+        'tosca_definitions_version: tosca_simple_yaml_1_0\nimports: ["a\\x00b.yaml"]\n'
+    )
+    refused(cli(capsys, "validate", "t.yaml"), "t.yaml:2:", "contains a NUL character")
+
+
+def test_nul_character_in_a_map_target_is_an_error_not_a_crash(project, capsys):
+    (project / "map.yaml").write_text('imports:\n  "https://example.org/types/": "a\\x00b/"\n')
+    write_template(project, "https://example.org/types/types.yaml")
+    result = cli(capsys, "validate", "t.yaml", "--import-map", "map.yaml")
+    refused(result, "import map map.yaml:2:", "contains a NUL character")
