@@ -9,6 +9,7 @@ from infn_cloud.tosca import catalogue
 from infn_cloud.tosca.loader import Template, load
 from infn_cloud.tosca.model import Collector, ValidationReport
 from infn_cloud.tosca.validate import Analysis, analyse
+from infn_cloud.tosca.values import reset_pattern_budget
 from infn_cloud.tosca.yamlio import MAX_DEPTH, Mapping, too_deep
 
 
@@ -40,12 +41,35 @@ def load_template(path, import_map=None) -> Template:
 
 
 def _analyse(path, inputs, import_map, require_inputs) -> tuple[Analysis | None, Collector, str]:
+    reset_pattern_budget()  # slow `pattern` constraints: a time budget per analysis
     resolved = catalogue.resolve(path)
     sink = Collector()
     template = load(resolved, import_map, sink)
     if template is None:
         return None, sink, str(resolved)
-    return analyse(template, sink, _as_inputs(inputs), require_inputs), sink, str(resolved)
+    given = _as_inputs(inputs)
+    analysis = analyse(template, sink, given, require_inputs)
+    _hide_secrets(analysis, sink, given)
+    return analysis, sink, str(resolved)
+
+
+def _hide_secrets(analysis: Analysis, sink: Collector, given) -> None:
+    """A problem about a secret input (a password too short, a token not matching its pattern)
+    names the input, never its value."""
+    from dataclasses import replace
+
+    from infn_cloud.deploy.redaction import Redactor
+    from infn_cloud.tosca.secret_values import of_inputs
+
+    secrets = of_inputs(analysis, given)
+    values = Redactor(secrets)
+    if not values:
+        return
+    # Messages are mostly the rules' own words: only values long enough not to be words are
+    # searched there (a default "password" must not turn "--set admin_password=" into a marker).
+    words = Redactor({k: v for k, v in secrets.items() if len(v) >= 8})
+    for problems in (sink.errors, sink.warnings):
+        problems[:] = [replace(p, value=values(p.value), message=words.text(p.message)) for p in problems]
 
 
 def validate(path, inputs=None, import_map=None, require_inputs=False) -> ValidationReport:
@@ -53,7 +77,15 @@ def validate(path, inputs=None, import_map=None, require_inputs=False) -> Valida
     analysis, sink, resolved = _analyse(path, inputs, import_map, require_inputs)
     report = ValidationReport(template=resolved, errors=list(sink.errors), warnings=list(sink.warnings))
     if analysis is not None:
-        report.inputs = [_input_entry(e) for e in analysis.declared_inputs]
+        # Secret defaults are shown as markers, like every secret value the CLI prints.
+        from infn_cloud.deploy.redaction import redact
+        from infn_cloud.tosca.secret_values import of_inputs
+
+        secrets = of_inputs(analysis, _as_inputs(inputs))
+        report.inputs = [
+            {**entry, "default": redact(entry.get("default"), secrets)}
+            for entry in map(_input_entry, analysis.declared_inputs)
+        ]
         report.required_inputs = [_input_entry(e) for e in analysis.missing_inputs]
     return report
 

@@ -325,4 +325,29 @@ def values(plan: dict) -> dict[str, str]:
     return found
 
 
-__all__ = ["discover", "is_public_value", "is_secret_key", "secret_name", "values"]
+def of_inputs(analysis, provided) -> dict[str, str]:
+    """Secret values among the inputs as given (valid or not) and the declared defaults, found
+    before there is a plan: for keeping them out of validation messages and `validate` output."""
+    declared = [e for e in getattr(analysis, "declared_inputs", None) or [] if isinstance(e, dict)]
+    inputs = {e["name"]: e.get("default") for e in declared}
+    for name, value in dict(provided or {}).items():
+        inputs[name] = value
+    pseudo = {
+        "inputs": _plain(inputs),
+        "secret_inputs": [e["name"] for e in declared if e.get("secret")],
+    }
+    pseudo["secret_values"] = discover(pseudo, analysis)
+    return values(pseudo)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+__all__ = ["discover", "is_public_value", "is_secret_key", "of_inputs", "secret_name", "values"]

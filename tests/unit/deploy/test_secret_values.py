@@ -316,3 +316,47 @@ def test_plan_of_infn_iam_voms_aa_no_longer_crashes_and_hides_its_default_passwo
     assert not any(isinstance(v, str) and v in ("pwd", "client_secret") for v in compose.values())
     # Boolean inputs named like tokens are not secret values.
     assert plan["inputs"]["access_token_include_scope"] is True
+
+
+def test_validation_errors_name_a_secret_input_but_never_show_its_value(tmp_path):
+    path = _write(
+        tmp_path,
+        """\
+        tosca_definitions_version: tosca_simple_yaml_1_0
+        topology_template:
+          inputs:
+            admin_password: {type: string, constraints: [{min_length: 40}]}
+            env: {type: map, entry_schema: {type: string, constraints: [{max_length: 4}]}}
+          node_templates:
+            vm: {type: tosca.nodes.Compute}
+        """,
+    )
+    inputs = tmp_path / "inputs.yml"
+    inputs.write_text("env: {DB_PASSWORD: Hunter3-secret-pw, TZ: UTC}\n")
+    result = _cli("plan", str(path), "-i", str(inputs), "--set", "admin_password=Hunter2-secret-pw")
+    assert result.returncode == 2, result.stderr
+    assert "input 'admin_password' value <secret:admin_password>: violates min_length 40" in result.stderr
+    assert "input 'env'['DB_PASSWORD'] value <secret:env.DB_PASSWORD>: violates max_length 4" in result.stderr
+    assert "Hunter" not in result.stdout + result.stderr
+    checked = _cli("validate", str(path), "-i", str(inputs), "--set", "admin_password=x", "--json")
+    assert checked.returncode == 2 and "Hunter" not in checked.stdout
+
+
+def test_validate_shows_secret_defaults_as_markers(tmp_path):
+    path = _write(
+        tmp_path,
+        """\
+        tosca_definitions_version: tosca_simple_yaml_1_0
+        topology_template:
+          inputs:
+            db_password: {type: string, default: password}
+            db_user: {type: string, default: password-user}
+          node_templates:
+            vm: {type: tosca.nodes.Compute}
+        """,
+    )
+    result = _cli("validate", str(path), "--json")
+    assert result.returncode == 0, result.stderr
+    inputs = {i["name"]: i["default"] for i in json.loads(result.stdout)["inputs"]}
+    # The names stay names even though the default is the word "password".
+    assert inputs == {"db_password": "<secret:db_password>", "db_user": "<secret:db_password>-user"}
