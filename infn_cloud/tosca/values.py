@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import signal
+import threading
+import time
 
 from infn_cloud.tosca.model import Collector
 from infn_cloud.tosca.types import PRIMITIVES, TypeRegistry
@@ -401,6 +404,17 @@ class ValueChecker:
             ok = _evaluate(op, args, value)
         except TypeError:
             ok = False
+        except PatternTooSlow:
+            self.sink.error(
+                where.file,
+                pos,
+                where.subject,
+                f"constraint pattern {arg!r} takes too long to match this value (more than "
+                f"{PATTERN_SECONDS} s, or {PATTERN_BUDGET} s for all patterns; catastrophic "
+                "backtracking): use a pattern without nested repetition",
+                rule="constraints",
+            )
+            return False
         if ok is None:
             self.sink.error(
                 where.file,
@@ -450,8 +464,47 @@ def _evaluate(op, arg, value):
     if op == "pattern":
         if not isinstance(value, str):
             return None
-        return arg.fullmatch(value) is not None
+        return _fullmatch(arg, value) is not None
     return None
+
+
+# A template brings both a `pattern` and (or) values to match: a pattern such as (a+)+$ takes
+# minutes on 40 characters (catastrophic backtracking). Python's regex engine checks signals
+# while matching, so in the main thread (the CLI, Ansible modules) a timer stops it: one match
+# may take PATTERN_SECONDS, and all matches of one analysis together PATTERN_BUDGET (so that many
+# slow-but-not-quite patterns cannot add up). Legitimate patterns take microseconds.
+PATTERN_SECONDS = 0.25
+PATTERN_BUDGET = 2.0
+_pattern_budget = {"left": PATTERN_BUDGET}
+
+
+def reset_pattern_budget() -> None:
+    """Give the next validation its own PATTERN_BUDGET (called once per template analysis)."""
+    _pattern_budget["left"] = PATTERN_BUDGET
+
+
+class PatternTooSlow(Exception):
+    """A pattern constraint that did not finish matching in time."""
+
+
+def _fullmatch(pattern: re.Pattern, value: str):
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        return pattern.fullmatch(value)
+    if _pattern_budget["left"] <= 0:
+        raise PatternTooSlow(pattern.pattern)
+
+    def expired(_signum, _frame):
+        raise PatternTooSlow(pattern.pattern)
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    start = time.monotonic()
+    signal.setitimer(signal.ITIMER_REAL, min(PATTERN_SECONDS, _pattern_budget["left"]))
+    try:
+        return pattern.fullmatch(value)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        _pattern_budget["left"] -= time.monotonic() - start
 
 
 def is_required(definition) -> bool:

@@ -253,3 +253,25 @@ def test_node_template_count_is_bounded(tmp_path, capsys):
     nodes = "".join(f"    c{i}: {{type: tosca.nodes.Compute}}\n" for i in range(1500))
     path = template(tmp_path, f"topology_template:\n  node_templates:\n{nodes}")
     refused(cli(capsys, "plan", path), "t.yaml:4:", "a template may have at most 1000")
+
+
+# -- patterns that backtrack for minutes -------------------------------------------------------------
+def slow_input(name: str, length: int) -> str:
+    """An input whose default makes the pattern (a+)+$ backtrack 2**length times."""
+    value = "a" * length + "!"
+    return f"    {name}: {{type: string, default: '{value}', constraints: [{{pattern: '(a+)+$'}}]}}\n"
+
+
+def test_catastrophic_pattern_is_stopped_and_named(tmp_path, capsys):
+    path = template(tmp_path, f"topology_template:\n  inputs:\n{slow_input('x', 40)}{COMPUTE}")
+    refused(cli(capsys, "validate", path), "t.yaml:5:", "takes too long to match")
+
+
+def test_many_slow_patterns_share_one_time_budget(tmp_path, capsys):
+    inputs = "".join(slow_input(f"x{i}", 20) for i in range(80))  # ~0.1 s each, 8 s in all
+    path = template(tmp_path, f"topology_template:\n  inputs:\n{inputs}{COMPUTE}")
+    result = cli(capsys, "validate", path)
+    assert result.rc == 2, result.text
+    assert "takes too long to match" in result.text
+    # Each match alone may stay under its bound; together they stop at the analysis' budget.
+    assert result.seconds < 4.0, f"took {result.seconds:.2f} s"
