@@ -25,14 +25,17 @@ def user_inputs(name: str) -> dict:
     return dict(USER_INPUTS.get(name, {}))
 
 
-# INFN's JupyterHub templates leave the allowed groups and the ACME contact empty; our role
-# needs them (infn.cloud.jupyterhub's jupyterhub_requirements), so a user must supply them.
-INFN_USER_INPUTS = {"iam_groups": "users", "contact_email": "admin@example.org"}
+# What INFN's templates leave empty but our roles need, so a user must supply it: JupyterHub's
+# allowed groups and ACME contact (infn.cloud.jupyterhub's jupyterhub_requirements), the compose
+# file of DockerCompose templates (infn.cloud.docker_compose's docker_compose_requirements).
+INFN_USER_INPUTS = {
+    "iam_groups": "users",
+    "contact_email": "admin@example.org",
+    "docker_compose_file_url": "https://example.org/compose.yaml",
+}
 
 
 def infn_user_inputs(path, declared_inputs: list[dict]) -> dict:
-    """The inputs a user must add to an INFN reference template for our roles (by its folder)."""
-    if "jupyter" not in getattr(path, "parts", ()):
-        return {}
-    declared = {e["name"] for e in declared_inputs}
-    return {k: v for k, v in INFN_USER_INPUTS.items() if k in declared}
+    """The inputs a user must add to an INFN reference template for our roles."""
+    declared = {e["name"]: e for e in declared_inputs}
+    return {k: v for k, v in INFN_USER_INPUTS.items() if k in declared and not declared[k].get("default")}
