@@ -360,3 +360,27 @@ def test_validate_shows_secret_defaults_as_markers(tmp_path):
     inputs = {i["name"]: i["default"] for i in json.loads(result.stdout)["inputs"]}
     # The names stay names even though the default is the word "password".
     assert inputs == {"db_password": "<secret:db_password>", "db_user": "<secret:db_password>-user"}
+
+
+def test_tosca_plan_module_returns_markers_and_registers_values_no_log():
+    value = "Mod-Pw-'\"-98765"
+    args = {
+        "template": "docker_compose",
+        "inputs": {
+            "docker_compose_file_url": "http://example.org/compose.yml",
+            "environment_variables": {"DB_PASSWORD": value, "TZ": "UTC"},
+        },
+        "_ansible_check_mode": True,
+    }
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "plugins" / "modules" / "tosca_plan.py")],
+        input=json.dumps({"ANSIBLE_MODULE_ARGS": args}),
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    result = json.loads(proc.stdout)
+    assert not result.get("failed"), result
+    assert value not in proc.stdout and "98765" not in proc.stdout
+    marker = "<secret:environment_variables.DB_PASSWORD>"
+    assert result["plan"]["inputs"]["environment_variables"] == {"DB_PASSWORD": marker, "TZ": "UTC"}
