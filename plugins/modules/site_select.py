@@ -130,6 +130,7 @@ try:
     from infn_cloud.errors import InfnCloudError, NoSiteError
     from infn_cloud.federation import describe_selection, load_registry, select_sites
     from infn_cloud.paths import collection_root
+    from infn_cloud.tosca.yamlio import MAX_DEPTH, YamlSyntaxError, load_text, too_deep
 
     IMPORT_ERROR = None
 except ImportError:
@@ -142,16 +143,20 @@ def _load_plan(module, path):
             text = handle.read()
     except OSError as exc:
         module.fail_json(msg=f"plan_file {path}: cannot read it: {exc.strerror}")
+    except UnicodeDecodeError:
+        module.fail_json(msg=f"plan_file {path}: not a UTF-8 text file")
+    # A plan file may come from a user: read it within the YAML limits of templates.
     try:
-        if path.endswith(".json"):
-            return json.loads(text)
-        import yaml
-
-        return yaml.safe_load(text)
-    except ValueError as exc:
+        if not path.endswith(".json"):
+            return load_text(text, path, plain=True)
+        data = json.loads(text)
+    except (ValueError, RecursionError) as exc:
         module.fail_json(msg=f"plan_file {path}: not valid JSON: {exc}")
-    except Exception as exc:  # yaml.YAMLError without importing yaml at module level
-        module.fail_json(msg=f"plan_file {path}: not valid YAML: {exc}")
+    except YamlSyntaxError as exc:
+        module.fail_json(msg=f"plan_file {exc}")
+    if too_deep(data):
+        module.fail_json(msg=f"plan_file {path}: nested more than {MAX_DEPTH} levels deep")
+    return data
 
 
 def main():
