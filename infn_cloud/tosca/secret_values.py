@@ -11,6 +11,9 @@ A value is secret when
   ``metadata: {secret: true}``;
 - it is a PEM private key, whatever its key is called.
 
+Role variables a template sets directly (``interfaces.Standard.configure.inputs`` with a literal
+value) are searched the same way, by key name.
+
 Everything below a secret key is secret (``credentials: {user: a, pass: b}``). Booleans (flags
 like ``ssh_password_authentication``), empty values, unresolved TOSCA functions and SSH/PEM
 public keys are never secret values. Numbers under a secret key are (stored as text).
@@ -296,6 +299,16 @@ def discover(plan: dict, analysis=None) -> list[dict]:
                 [node, prop],
                 _Finder.is_secret(prop, definition, False),
                 definition,
+            )
+    # Role variables a template sets directly (operation inputs with a literal value); those fed
+    # from properties or inputs hold values found above already.
+    for index, entry in enumerate(plan.get("software") or []):
+        for var in sorted(entry.get("vars") or {}, key=str):
+            finder.walk(
+                entry["vars"][var],
+                ["software", index, "vars", var],
+                [entry.get("node"), var],
+                is_secret_key(var),
             )
     return finder.entries
 

@@ -384,3 +384,35 @@ def test_tosca_plan_module_returns_markers_and_registers_values_no_log():
     assert value not in proc.stdout and "98765" not in proc.stdout
     marker = "<secret:environment_variables.DB_PASSWORD>"
     assert result["plan"]["inputs"]["environment_variables"] == {"DB_PASSWORD": marker, "TZ": "UTC"}
+
+
+def test_role_variables_set_literally_in_operation_inputs(tmp_path):
+    path = _write(
+        tmp_path,
+        """\
+        tosca_definitions_version: tosca_simple_yaml_1_0
+        node_types:
+          test.Compose:
+            derived_from: tosca.nodes.SoftwareComponent
+            interfaces:
+              Standard:
+                configure:
+                  implementation: infn.cloud.docker_compose
+                  inputs:
+                    docker_compose_project: app
+                    docker_compose_file_url: http://example.org/compose.yml
+                    docker_compose_env: {API_TOKEN: literal-token-123, TZ: UTC}
+        topology_template:
+          node_templates:
+            app:
+              type: test.Compose
+              requirements:
+                - host: vm
+            vm: {type: tosca.nodes.Compute}
+        """,
+    )
+    plan = make_plan(str(path))
+    assert values(plan) == {"app.docker_compose_env.API_TOKEN": "literal-token-123"}
+    result = _cli("plan", str(path), "--no-sites", "--json")
+    assert result.returncode == 0, result.stderr
+    assert "literal-token-123" not in result.stdout
