@@ -172,12 +172,18 @@ def secret_name(parts: list) -> str:
     return name
 
 
+def _value_key(value) -> tuple:
+    return (str if isinstance(value, str) else float, value)
+
+
 class _Finder:
     def __init__(self, registry=None):
         self.registry = registry
         self.entries: list[dict] = []
         self._by_value: dict[tuple[type, Any], dict] = {}
         self._names: set[str] = set()
+        self.seen: set[tuple] = set()  # every value met in inputs and properties
+        self.literals_only = False  # role variables: only values no input or property gave
 
     # -- type definitions (optional: without a registry only key names count) ---------------
     def _data_properties(self, definition) -> dict:
@@ -232,11 +238,16 @@ class _Finder:
             for index, child in enumerate(value):
                 self.walk(child, [*path, index], [*name_parts, index], secret, entry)
             return
+        if self.literals_only:
+            if _value_key(value) in self.seen:
+                return  # fed from an input or a property: decided there (types may say not secret)
+        elif _is_secret_leaf(value):
+            self.seen.add(_value_key(value))
         if (secret and _is_secret_leaf(value)) or is_private_key_value(value):
             self.add(value, path, name_parts)
 
     def add(self, value, path: list, name_parts: list, name: str | None = None) -> None:
-        key = (str if isinstance(value, str) else float, value)
+        key = _value_key(value)
         found = self._by_value.get(key)
         if found is not None and name is None:
             if path not in found["paths"]:
@@ -302,6 +313,7 @@ def discover(plan: dict, analysis=None) -> list[dict]:
             )
     # Role variables a template sets directly (operation inputs with a literal value); those fed
     # from properties or inputs hold values found above already.
+    finder.literals_only = True
     for index, entry in enumerate(plan.get("software") or []):
         for var in sorted(entry.get("vars") or {}, key=str):
             finder.walk(

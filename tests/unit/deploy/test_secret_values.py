@@ -416,3 +416,10 @@ def test_role_variables_set_literally_in_operation_inputs(tmp_path):
     result = _cli("plan", str(path), "--no-sites", "--json")
     assert result.returncode == 0, result.stderr
     assert "literal-token-123" not in result.stdout
+
+
+def test_a_type_saying_not_secret_is_not_overruled_by_the_role_variable_name():
+    """s3_bucket prints the tempauth access key id as an output: it must not become a marker."""
+    plan = make_plan("s3_bucket")
+    assert plan["secret_values"] == []
+    assert "<secret:" not in json.dumps(plan["outputs"]["access_key"])
