@@ -134,6 +134,11 @@ class ImportMap:
             line = position(entries, prefix)[0]
             if not isinstance(prefix, str) or not isinstance(target, str):
                 raise ValidationError(f"import map {path}:{line}: entries must map a URL prefix to a path")
+            if re.search(r"[^/]\*|\*[^/]", prefix):  # `**`, `v*`: backtracking on long URLs
+                raise ValidationError(
+                    f"import map {path}:{line}: prefix '{prefix}': a '*' must be a whole path segment "
+                    "('.../raw/*/')"
+                )
             expanded = _expand(target, f"{path}:{line}")
             if "\x00" in expanded:
                 raise ValidationError(f"import map {path}:{line}: target contains a NUL character")

@@ -237,3 +237,11 @@ def test_nul_character_in_a_map_target_is_an_error_not_a_crash(project, capsys):
     write_template(project, "https://example.org/types/types.yaml")
     result = cli(capsys, "validate", "t.yaml", "--import-map", "map.yaml")
     refused(result, "import map map.yaml:2:", "contains a NUL character")
+
+
+def test_map_prefix_wildcards_are_whole_segments(project, capsys):
+    (project / "types").mkdir()
+    write_map(project, "types/", prefix="https://example.org/" + "*" * 30 + "x/")
+    write_template(project, "https://example.org/" + "a" * 60 + "/types.yaml")
+    result = cli(capsys, "validate", "t.yaml", "--import-map", "map.yaml")
+    refused(result, "import map map.yaml:2:", "a '*' must be a whole path segment")
