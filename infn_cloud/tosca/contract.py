@@ -388,8 +388,11 @@ def _check_formats(role, options, params, error) -> None:
                 continue
             rule = FORMATS.get(label)
             if rule and item and not rule[0].match(item):
-                shown = item if len(item) <= 60 else item[:57] + "..."
-                error(label, f"value {shown!r} is not {rule[1]}", "format")
+                if option.get("no_log") or "@" in item:  # a secret, or credentials in a URL
+                    error(label, f"its value is not {rule[1]}", "format")
+                else:
+                    shown = item if len(item) <= 60 else item[:57] + "..."
+                    error(label, f"value {shown!r} is not {rule[1]}", "format")
 
 
 def _leaves(key, value):

@@ -276,6 +276,13 @@ def test_sync_share_endpoint_must_be_an_http_url():
     assert_refused(plan_cli("sync_share", *args, "--set=s3_endpoint=ftp://s3.example.org"), "s3_endpoint")
 
 
+def test_credentials_in_a_url_are_not_shown():
+    args = [f"--set={k}={v}" for k, v in USER_INPUTS["sync_share"].items()]
+    result = plan_cli("sync_share", *args, "--set=s3_endpoint=https://user:pa55word@s3.example.org")
+    assert_refused(result, "'sync_share_s3_endpoint'", "its value is not an http:// or https:// URL")
+    assert "pa55word" not in result.stderr + result.stdout
+
+
 def test_sync_share_iam_url_needs_the_oidc_client():
     args = [f"--set={k}={v}" for k, v in USER_INPUTS["sync_share"].items()]
     result = plan_cli("sync_share", *args, "--set=iam_url=https://iam.example.org/")
