@@ -12,6 +12,8 @@ parser's event stream before anything is built; see `check_limits` and docs/tosc
 from __future__ import annotations
 
 import gc
+import os
+import stat
 from pathlib import Path
 
 import yaml
@@ -330,7 +332,11 @@ def load_text(text: str, file: str = "<string>", *, plain: bool = False):
 def read_text(path: str | Path) -> str:
     """A file's text, refusing one over MAX_BYTES without reading it all; UnicodeDecodeError if not UTF-8."""
     path = Path(path)
-    with path.open("rb") as handle:
+    # O_NONBLOCK: a FIFO named like a YAML file must not block us waiting for a writer.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise YamlSyntaxError(str(path), 0, 0, "not a regular file")
         data = handle.read(MAX_BYTES + 1)
     if len(data) > MAX_BYTES:
         line = data[:MAX_BYTES].count(b"\n") + 1

@@ -7,6 +7,8 @@ templates: the rules"). Every case goes through the CLI (`validate`, `plan`, `si
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from hostile_lib import (
     COMPUTE,
@@ -275,3 +277,9 @@ def test_many_slow_patterns_share_one_time_budget(tmp_path, capsys):
     assert "takes too long to match" in result.text
     # Each match alone may stay under its bound; together they stop at the analysis' budget.
     assert result.seconds < 4.0, f"took {result.seconds:.2f} s"
+
+
+def test_registry_site_file_that_is_a_fifo_does_not_block(tmp_path, capsys):
+    registry = local_registry(tmp_path)
+    os.mkfifo(registry / "sites" / "LOCAL-EXTRA.yml")  # opening it for reading used to wait forever
+    refused(cli(capsys, "sites", "--registry", registry), "LOCAL-EXTRA.yml", "not a regular file")
