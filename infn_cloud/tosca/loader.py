@@ -23,7 +23,7 @@ from infn_cloud.errors import NotFoundError, UsageError, ValidationError
 from infn_cloud.paths import collection_root
 from infn_cloud.tosca.model import Collector
 from infn_cloud.tosca.types import TypeRegistry
-from infn_cloud.tosca.yamlio import Mapping, YamlSyntaxError, load_file, position
+from infn_cloud.tosca.yamlio import Mapping, NodeBudget, YamlSyntaxError, load_file, position
 
 IMPORT_MAP_ENV = "INFN_CLOUD_IMPORT_MAP"
 IMPORT_ROOTS_ENV = "INFN_CLOUD_IMPORT_ROOTS"
@@ -40,6 +40,9 @@ _ENV_RE = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
 # derive from < 10 ancestors.
 MAX_NODE_TEMPLATES = 1000
 MAX_TYPE_DEPTH = 64
+# A template and all it imports (INFN's: at most 4 files, 6,000 nodes together).
+MAX_IMPORTED_FILES = 64
+MAX_TOTAL_NODES = 50_000
 # The only environment variables an import-map target may name: folders, never credentials.
 _MAP_VARIABLE_RE = re.compile(r"INFN_CLOUD_\w*_DIR")
 # Our own type library has a URL like INFN's, so a template anywhere can import it without a map
@@ -260,8 +263,9 @@ def load(path, import_map=None, sink: Collector | None = None) -> Template | Non
     if not path.is_file():
         raise NotFoundError(f"template {path} not found")
     maps = ImportMap.load(import_map_paths(import_map))
+    budget = NodeBudget(MAX_TOTAL_NODES, "the template and its imports")
     try:
-        doc = load_file(path)
+        doc = load_file(path, budget=budget)
     except YamlSyntaxError as exc:
         sink.error(exc.file, (exc.line, exc.column), "", exc.message, rule="yaml")
         return None
@@ -288,7 +292,7 @@ def load(path, import_map=None, sink: Collector | None = None) -> Template | Non
     registry = TypeRegistry()
     template = Template(file, doc, registry)
     allowed = [_real(path.parent), *type_libraries(), *maps.targets]
-    _process_imports(doc, path, maps, registry, template, sink, {_real(path)}, allowed)
+    _process_imports(doc, path, maps, registry, template, sink, {_real(path)}, allowed, budget)
     registry.add_document(doc, file)
     if not _within_scale(template, sink):
         return None
@@ -361,7 +365,9 @@ def _import_entries(doc, file, sink):
     return entries
 
 
-def _process_imports(doc, path: Path, maps: ImportMap, registry, template, sink, seen, allowed) -> None:
+def _process_imports(
+    doc, path: Path, maps: ImportMap, registry, template, sink, seen, allowed, budget
+) -> None:
     file = str(path)
     for target, pos in _import_entries(doc, file, sink):
         subject = f"import '{target}'"
@@ -404,9 +410,19 @@ def _process_imports(doc, path: Path, maps: ImportMap, registry, template, sink,
         template.imports.append({"import": target, "file": str(local)})
         if resolved in seen:
             continue
+        if len(seen) > MAX_IMPORTED_FILES:
+            sink.error(
+                file,
+                pos,
+                subject,
+                f"the template imports more than {MAX_IMPORTED_FILES} files; at most "
+                f"{MAX_IMPORTED_FILES} are allowed",
+                rule="limits",
+            )
+            return
         seen.add(resolved)
         try:
-            imported = load_file(resolved, cache=True)
+            imported = load_file(resolved, cache=True, budget=budget)
         except YamlSyntaxError as exc:
             sink.error(exc.file, (exc.line, exc.column), subject, exc.message, rule="yaml")
             continue
@@ -416,7 +432,7 @@ def _process_imports(doc, path: Path, maps: ImportMap, registry, template, sink,
         if not isinstance(imported, dict):
             sink.error(str(local), (1, 1), subject, "is not a TOSCA definitions file", rule="imports")
             continue
-        _process_imports(imported, resolved, maps, registry, template, sink, seen, allowed)
+        _process_imports(imported, resolved, maps, registry, template, sink, seen, allowed, budget)
         registry.add_document(imported, str(resolved))
 
 

@@ -138,7 +138,7 @@ class YamlLimitError(YamlSyntaxError):
 # built, so a hostile document is refused in milliseconds, whatever it would expand to.
 MAX_BYTES = 1024 * 1024  # document size
 MAX_DEPTH = 64  # maps and lists inside each other, aliases expanded
-MAX_NODES = 50_000  # scalars, maps and lists written in a document (INFN's largest file: 1,534)
+MAX_NODES = 20_000  # scalars, maps and lists written in a document (INFN's largest file: 1,534)
 MAX_ALIASES = 100  # `*name` references per document
 MAX_ALIAS_NODES = 10_000  # nodes that aliases add to a document once expanded
 
@@ -159,7 +159,14 @@ def _limit(file: str, mark, message: str) -> YamlLimitError:
     return YamlLimitError(file, line, column, message)
 
 
-def check_limits(text: str, file: str = "<string>") -> None:
+class NodeBudget:
+    """Nodes several documents read together may hold (a template and everything it imports)."""
+
+    def __init__(self, total: int, what: str):
+        self.total, self.left, self.what = total, total, what
+
+
+def check_limits(text: str, file: str = "<string>", budget: NodeBudget | None = None) -> None:
     """Refuse a document over the limits, naming the line where a limit is first exceeded.
 
     Walks the parser's events (no tree is built, nothing recursive): tracks the nesting depth,
@@ -197,6 +204,15 @@ def check_limits(text: str, file: str = "<string>") -> None:
                     f"the document has more than {MAX_NODES} scalars, maps and lists; "
                     f"at most {MAX_NODES} are allowed",
                 )
+            if budget is not None:
+                budget.left -= 1
+                if budget.left < 0:
+                    raise _limit(
+                        file,
+                        event.start_mark,
+                        f"{budget.what} hold more than {budget.total} scalars, maps and lists "
+                        f"together; at most {budget.total} are allowed",
+                    )
         if isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
             if len(stack) >= MAX_DEPTH:
                 raise _limit(file, event.start_mark, _TOO_DEEP)
@@ -305,10 +321,10 @@ for _loader in (MarkedLoader, PlainLoader):
     )
 
 
-def load_text(text: str, file: str = "<string>", *, plain: bool = False):
+def load_text(text: str, file: str = "<string>", *, plain: bool = False, budget: NodeBudget | None = None):
     """Parse one YAML document within the limits; plain=True builds ordinary dicts and lists."""
     try:
-        check_limits(text, file)
+        check_limits(text, file, budget)
         # Building tens of thousands of containers triggers the cyclic GC over and over (3x slower);
         # nothing here creates garbage cycles worth collecting mid-parse.
         enabled = gc.isenabled()
@@ -353,7 +369,9 @@ def read_text(path: str | Path) -> str:
 _CACHE: dict = {}
 
 
-def load_file(path: str | Path, *, cache: bool = False, plain: bool = False):
+def load_file(
+    path: str | Path, *, cache: bool = False, plain: bool = False, budget: NodeBudget | None = None
+):
     """Parse a YAML file within the limits; with cache=True reuse the parse while the file is unchanged.
 
     Callers must treat cached documents as read-only (type definitions are).
@@ -363,7 +381,7 @@ def load_file(path: str | Path, *, cache: bool = False, plain: bool = False):
     key = (str(path), stat.st_mtime_ns, stat.st_size, plain)
     if cache and key in _CACHE:
         return _CACHE[key]
-    data = load_text(read_text(path), str(path), plain=plain)
+    data = load_text(read_text(path), str(path), plain=plain, budget=budget)
     if cache:
         _CACHE[key] = data
     return data
