@@ -11,7 +11,8 @@ log() { echo "setup: $*" >&2; }
 [ "$(id -u)" -eq 0 ] || { echo "setup: error: run as root (apt-get, podman and debootstrap need it)" >&2; exit 1; }
 
 # openssh-client: ssh and ssh-agent, how Ansible reaches local-site nodes and VMs.
-apt_packages=(podman runc debootstrap uidmap slirp4netns rsync git openssl python3-venv openssh-client)
+# busybox-static: the tiny image the run_docker/docker_compose end-to-end tests build (no registry).
+apt_packages=(podman runc debootstrap uidmap slirp4netns rsync git openssl python3-venv openssh-client busybox-static)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
