@@ -66,7 +66,7 @@ def test_env_file_is_private_and_quoted(host):
 
 
 def test_compose_files_valid(host):
-    for project in ("web", "fromurl", "hello"):
+    for project in ("web", "fromurl", "hello", "archived"):
         result = host.run(f"cd /opt/{project} && docker compose config --quiet")
         assert result.rc == 0, result.stderr
 
@@ -88,6 +88,15 @@ def test_run_docker_single_container(host):
     inspect = json.loads(host.check_output("docker inspect hello"))[0]
     assert "MODE=single" in inspect["Config"]["Env"]
     assert inspect["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
+
+
+def test_image_from_archive_url_loaded_and_running(host):
+    """docker_compose_image_archives: the archive was downloaded and loaded, the project serves."""
+    assert _curl(host, 18083).stdout.strip() == "from archive"
+    assert host.run("docker image inspect localhost/busybox:archived").rc == 0
+    cached = host.run("ls /opt/archived/.images").stdout.split()
+    assert len(cached) == 1 and cached[0].endswith(".tar")
+    assert host.file("/opt/archived/.images").mode == 0o700
 
 
 def test_invalid_project_never_got_a_compose_file(host):
