@@ -153,7 +153,8 @@ def deployed(module_cli, served, tmp_path_factory):
             module_cli.created.append(data["id"])
         assert proc.returncode == 0, f"{template}: {json.dumps(data, indent=1)}\n{err}"
         results[template] = data
-    print(f"run_docker + docker_compose deployed together: {time.monotonic() - started:.0f} s")
+    timings = {t: (d.get("attempts") or [{}])[-1].get("timings") for t, d in results.items()}
+    print(f"run_docker + docker_compose deployed together: {time.monotonic() - started:.0f} s {timings}")
     return module_cli, results
 
 
