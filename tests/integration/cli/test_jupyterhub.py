@@ -199,10 +199,21 @@ def test_member_of_another_group_is_refused(hub):
     assert subprocess.run(["podman", "exec", node, "id", "bob"], capture_output=True).returncode != 0
 
 
-def test_notebook_survives_a_restart_of_the_node(hub):
+def test_notebook_survives_a_restart_of_the_hub(hub):
+    """Restart the proxy and the hub and stop alice's server, then read the notebook back
+    through a fresh login and spawn. Not `podman restart` of the node: a restarted local-site
+    container gets a new address (a VM keeps its own), which the hub's certificate and the
+    redirect URI registered at the provider no longer match."""
     assert "marker" in hub, "the notebook test did not write the notebook"
     node = hub["data"]["nodes"]["vm_server"][0]["name"]
-    subprocess.run(["podman", "restart", "--time", "20", node], check=True, capture_output=True, timeout=180)
+    units = ["configurable-http-proxy", "jupyterhub"]
+    stopped = subprocess.run(
+        ["podman", "exec", node, "sh", "-c",
+         "systemctl stop jupyter-alice-singleuser && systemctl restart " + " ".join(units)],
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert stopped.returncode == 0, stopped.stderr
+    assert _exec_state(node, "jupyter-alice-singleuser") != "active"
     deadline = time.monotonic() + 180
     while True:
         try:
@@ -214,11 +225,17 @@ def test_notebook_survives_a_restart_of_the_node(hub):
         time.sleep(2)
     client, session, final, _, _ = _browse(hub, "alice")
     assert final.status_code == 200
-    client.spawn(session, "alice")  # the restart stopped her server: a fresh spawn
+    client.spawn(session, "alice")  # her server was stopped: a fresh spawn
     got = session.get(
         f"https://{hub['address']}/user/alice/api/contents/persist.ipynb", params={"content": "1"}, timeout=30
     )
     assert got.status_code == 200 and got.json()["content"]["cells"][0]["source"] == hub["marker"]
+
+
+def _exec_state(node: str, unit: str) -> str:
+    return subprocess.run(
+        ["podman", "exec", node, "systemctl", "is-active", unit], capture_output=True, text=True
+    ).stdout.strip()
 
 
 def test_delete_leaves_nothing(hub, provider):
