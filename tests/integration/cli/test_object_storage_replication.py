@@ -21,6 +21,18 @@ from botocore.config import Config  # noqa: E402
 pytestmark = pytest.mark.integration
 
 
+# A deploy takes 1-2 minutes on a quiet machine; a shared CI machine under heavy load took over
+# 15 (the Cli default timeout), so these deploys get more time.
+DEPLOY_TIMEOUT = 2400
+
+
+def deploy(cli, *args: str) -> tuple[int, dict]:
+    rc, data = cli.json("deploy", *args, timeout=DEPLOY_TIMEOUT)
+    if isinstance(data, dict) and data.get("id"):
+        cli.created.append(data["id"])  # cleaned up by the fixture even if a test fails
+    return rc, data
+
+
 def s3_client(endpoint: str, access_key: str, secret_key: str):
     return boto3.client(
         "s3",
@@ -34,7 +46,7 @@ def s3_client(endpoint: str, access_key: str, secret_key: str):
 
 @pytest.fixture(scope="module")
 def replicated(module_cli):
-    rc, data = module_cli.deploy("object_storage_replication")
+    rc, data = deploy(module_cli, "object_storage_replication")
     assert rc == 0, data
     rc, shown = module_cli.json("outputs", data["id"], "--show-secrets")
     assert rc == 0, shown

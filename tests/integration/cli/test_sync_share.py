@@ -30,13 +30,26 @@ from botocore.config import Config  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
+
+# A deploy takes 1-2 minutes on a quiet machine; a shared CI machine under heavy load took over
+# 15 (the Cli default timeout), so these deploys get more time.
+DEPLOY_TIMEOUT = 2400
+
+
+def deploy(cli, *args: str) -> tuple[int, dict]:
+    rc, data = cli.json("deploy", *args, timeout=DEPLOY_TIMEOUT)
+    if isinstance(data, dict) and data.get("id"):
+        cli.created.append(data["id"])  # cleaned up by the fixture even if a test fails
+    return rc, data
+
+
 CONFIG_DIR = "/etc/infn-cloud/sync_share"
 IMAGE = "docker.io/library/nextcloud:31-apache"
 
 
 @pytest.fixture(scope="module")
 def share(module_cli, tmp_path_factory):
-    rc, s3 = module_cli.deploy("s3_bucket", "--site", "LOCAL-BACKBONE")
+    rc, s3 = deploy(module_cli, "s3_bucket", "--site", "LOCAL-BACKBONE")
     assert rc == 0, s3
     rc, shown = module_cli.json("outputs", s3["id"], "--show-secrets")
     assert rc == 0, shown
@@ -53,7 +66,7 @@ def share(module_cli, tmp_path_factory):
         )
     )
     # Same site as the S3, so the node reaches it on the site network.
-    rc, data = module_cli.deploy("sync_share", "-i", str(inputs), "--site", "LOCAL-BACKBONE")
+    rc, data = deploy(module_cli, "sync_share", "-i", str(inputs), "--site", "LOCAL-BACKBONE")
     assert rc == 0, data
     return module_cli, data, s3, creds
 
