@@ -114,6 +114,8 @@ def _htcondor_mini(props: dict, ctx: dict) -> dict:
     host = ctx.get("host")
     return {
         "htcondor_roles": ["central_manager", "submit", "execute"],
+        # Submitters are this host's own users: jobs run as them, in their own directories.
+        "htcondor_run_as_owner": True,
         "htcondor_central_manager": {"get_attribute": [host, "private_address", 0]} if host else None,
     }
 

@@ -557,3 +557,49 @@ def test_apply_entry_refuses_reserved_names_at_run_time(tmp_path):
     assert result.returncode == 2
     assert "refused: ansible_connection" in re.sub(r"\s+", " ", result.stdout + result.stderr)
     assert "Set the role variables" not in result.stdout
+
+
+# -- INFN templates mapped onto our roles (the contract found these mappings wrong) ----------
+def _infn_plan(reference, import_map, relative, inputs=None):
+    from tosca_testlib import fill_required
+
+    path = reference / "infn-tosca-templates" / relative
+    report = validate(path, import_map=import_map)
+    return make_plan(path, {**fill_required(report.required_inputs), **(inputs or {})}, import_map=import_map)
+
+
+def _vars(plan, role):
+    return next(e["vars"] for e in plan["software"] if e["role"] == f"infn.cloud.{role}")
+
+
+def test_infn_htcondor_mini_is_a_pool_of_one(reference, infn_import_map):
+    variables = _vars(_infn_plan(reference, infn_import_map, "single-vm/htcondor_mini.yaml"), "htcondor")
+    assert variables["htcondor_roles"] == ["central_manager", "submit", "execute"]
+    assert variables["htcondor_central_manager"] == {"get_attribute": ["server", "private_address", 0]}
+    assert "htcondor_cluster_secret" not in variables and variables["htcondor_run_as_owner"] is True
+
+
+def test_infn_cloud_storage_service_reads_its_own_property_names(reference, infn_import_map):
+    plan = _infn_plan(reference, infn_import_map, "single-vm/cloud_storage_service.yaml")
+    variables = _vars(plan, "sync_share")
+    for option in ("s3_endpoint", "s3_bucket", "s3_access_key", "s3_secret_key", "admin_password"):
+        assert variables[f"sync_share_{option}"] not in (None, ""), option
+    assert variables["sync_share_oidc_client_id"] == {"get_attribute": ["iam_client", "client_id"]}
+    assert any("IAM dynamic client registration" in w for w in plan["warnings"])
+
+
+def test_infn_jupyterhub_needs_groups_and_an_acme_contact(reference, infn_import_map):
+    from infn_cloud.errors import ValidationError
+
+    with pytest.raises(ValidationError) as info:
+        _infn_plan(reference, infn_import_map, "jupyter/jupyter_vm.yaml")
+    text = "\n".join(info.value.details)
+    assert "'jupyterhub_iam_groups' (from property 'iam_groups', input 'iam_groups')" in text
+    assert "'jupyterhub_acme_email' (from property 'contact_email', input 'contact_email')" in text
+    plan = _infn_plan(
+        reference,
+        infn_import_map,
+        "jupyter/jupyter_vm.yaml",
+        {"iam_groups": "a b", "contact_email": "o@e.org"},
+    )
+    assert _vars(plan, "jupyterhub")["jupyterhub_iam_groups"] == ["a", "b"]
