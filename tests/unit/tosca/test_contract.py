@@ -24,14 +24,6 @@ from infn_cloud.tosca import contract, make_plan, validate
 
 REPO = Path(__file__).resolve().parents[3]
 CATALOGUE = sorted(p.stem for p in (REPO / "tosca_templates").glob("*.yaml"))
-# s3_bucket / object_storage_replication plan the object_storage role wrongly until helper H7's
-# fix lands (issue #12); their contract failures are expected until then.
-H7 = {"s3_bucket", "object_storage_replication"}
-
-
-def _catalogue_param(name):
-    marks = [pytest.mark.xfail(reason="H7", strict=False)] if name in H7 else []
-    return pytest.param(name, marks=marks, id=name)
 
 
 # -- the catalogue ------------------------------------------------------------------------
@@ -42,7 +34,7 @@ def test_validate_lists_exactly_the_inputs_a_user_must_supply(name):
     assert {e["name"] for e in report.required_inputs} == set(USER_INPUTS.get(name, {}))
 
 
-@pytest.mark.parametrize("name", [_catalogue_param(n) for n in CATALOGUE])
+@pytest.mark.parametrize("name", CATALOGUE)
 def test_catalogue_template_fits_its_roles(name):
     plan = make_plan(name, user_inputs(name))
     assert plan["software"] and all(s["role"].startswith("infn.cloud.") for s in plan["software"])
@@ -54,10 +46,7 @@ def _choices():
             for constraint in entry["constraints"] or []:
                 if isinstance(constraint, dict) and "valid_values" in constraint:
                     for choice in constraint["valid_values"]:
-                        marks = [pytest.mark.xfail(reason="H7", strict=False)] if name in H7 else []
-                        yield pytest.param(
-                            name, entry["name"], choice, marks=marks, id=f"{name}-{entry['name']}-{choice}"
-                        )
+                        yield pytest.param(name, entry["name"], choice, id=f"{name}-{entry['name']}-{choice}")
 
 
 @pytest.mark.parametrize(("name", "input_name", "choice"), list(_choices()))
