@@ -348,6 +348,7 @@ class Site:
             "networks": dict(self.networks),
             "capabilities": copy.deepcopy(self.capabilities),
             "role_vars": copy.deepcopy(self.role_vars),
+            "ssh_cidr": self.ssh_cidr,
             "source": self.source,
         }
 

@@ -13,9 +13,9 @@ One call of run_playbook() is one ansible-playbook run:
 - the SSH private key, when there is one, only through runner's ``ssh_key`` kwarg (a fifo fed
   to ssh-agent);
 - ANSIBLE_HOST_KEY_CHECKING is always set (runner otherwise forces False): podman connections
-  have no host keys; for ssh, host keys a driver reported are pinned by the inventory plugin
-  (local nodes), others are accepted once into a per-deployment known_hosts file (OpenStack),
-  and a changed key then fails the run;
+  have no host keys; for ssh, every driver reports its nodes' host keys (local: read from the
+  container; OpenStack: from the server's console output) and the inventory plugin pins them,
+  so ssh runs with StrictHostKeyChecking=yes: an unknown or changed key fails the run;
 - ANSIBLE_COLLECTIONS_PATH points at the checkout link (infn_cloud.paths.collections_path);
 - the environment of ansible-playbook (and of artifacts/<ident>/command) is an allowlist
   (child_environment: PATH, HOME, locale, podman's location variables, what runner and we set):
@@ -131,7 +131,7 @@ def environment(connection: str = "podman", known_hosts: str | os.PathLike | Non
         env["ANSIBLE_HOST_KEY_CHECKING"] = "True"
         env["ANSIBLE_SSH_ARGS"] = (
             "-C -o ControlMaster=auto -o ControlPersist=60s "
-            f"-o StrictHostKeyChecking=accept-new -o UserKnownHostsFile={known_hosts}"
+            f"-o StrictHostKeyChecking=yes -o UserKnownHostsFile={known_hosts}"
         )
     else:
         # podman exec has no host keys; say so explicitly instead of relying on runner's default.

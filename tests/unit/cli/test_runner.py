@@ -275,7 +275,7 @@ def test_environment_sets_host_key_checking_explicitly(tmp_path):
     assert environment("podman")["ANSIBLE_HOST_KEY_CHECKING"] == "False"
     env = environment("ssh", tmp_path / "known_hosts")
     assert env["ANSIBLE_HOST_KEY_CHECKING"] == "True"
-    assert "StrictHostKeyChecking=accept-new" in env["ANSIBLE_SSH_ARGS"]
+    assert "StrictHostKeyChecking=yes" in env["ANSIBLE_SSH_ARGS"]
     assert f"UserKnownHostsFile={tmp_path / 'known_hosts'}" in env["ANSIBLE_SSH_ARGS"]
     with pytest.raises(ValueError):
         environment("ssh")
