@@ -179,6 +179,7 @@ def test_template_placement_names_region_or_kind_and_policy_type_is_ignored(plan
 def test_plans_from_the_tosca_engine(local):
     """Plans made by infn_cloud.tosca from the catalogue select a site (contract check between issues)."""
     from infn_cloud import tosca
+
     root = Path(__file__).resolve().parents[3]
     maps = sorted(str(p) for p in (root / "tosca_templates" / "import-maps").glob("*.yaml"))
     s3 = tosca.make_plan(str(root / "tosca_templates" / "s3_bucket.yaml"), None, import_map=maps or None)
