@@ -110,6 +110,9 @@ def make_plan(path, inputs=None, import_map=None) -> dict:
     from infn_cloud.tosca import contract
 
     contract.check(analysis, plan)  # role variables against the roles' argument specs (exit 2)
+    from infn_cloud.tosca.ports import check_plan_ports
+
+    check_plan_ports(plan, _display(resolved))  # ports the drivers will open (exit 2)
     return plan
 
 

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import ipaddress
 import json
 import re
 import struct
@@ -51,6 +50,7 @@ from infn_cloud.federation.drivers.base import (
     node_slug,
     placement_dict,
 )
+from infn_cloud.tosca.ports import PortRule, network, port_rules
 
 TAG_PREFIX = "infn-cloud:"
 TRANSIENT = {500, 502, 503, 504}
@@ -146,16 +146,6 @@ def host_keys_from_console(output: str) -> list[str]:
     return []
 
 
-def _network(cidr: str, where: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    try:
-        return ipaddress.ip_network(str(cidr), strict=False)
-    except ValueError:
-        raise ValidationError(
-            f"{where}: remote_cidr {cidr!r} is not a network",
-            details=["expected CIDR notation, e.g. 0.0.0.0/0 or 10.0.0.0/8"],
-        ) from None
-
-
 def _rule(sg_id: str, net, protocol: str | None = None, low: int | None = None, high: int | None = None):
     rule: dict[str, Any] = {
         "security_group_id": sg_id,
@@ -183,37 +173,22 @@ def node_rules(site_name: str, ssh_cidr: str | None, node: str, spec: dict) -> l
                 "infn-cloud connects from (0.0.0.0/0 opens SSH to the world, only if written there)"
             ],
         )
-    ssh_net = _network(ssh_cidr, f"site {site_name}: ssh_cidr")
-    rules = [("tcp", SSH_PORT, SSH_PORT, ssh_net)]
-    for i, port in enumerate(spec.get("ports") or []):
-        where = f"node {node}: ports[{i}]"
-        if not isinstance(port, dict):
-            raise ValidationError(f"{where}: expected a port spec mapping, got {port!r}")
-        text = str(port.get("port"))
-        match = re.fullmatch(r"(\d{1,5})(?:-(\d{1,5}))?", text)
-        low, high = (int(match.group(1)), int(match.group(2) or match.group(1))) if match else (0, 0)
-        if not match or not 1 <= low <= high <= 65535:
-            raise ValidationError(
-                f"{where}: port {port.get('port')!r} is not a port",
-                details=["expected a number 1-65535 or a range LOW-HIGH"],
-            )
-        protocol = str(port.get("protocol") or "tcp").lower()
-        if protocol not in ("tcp", "udp"):
-            raise ValidationError(f"{where}: protocol {protocol!r}", details=["expected tcp or udp"])
-        net = _network(port.get("remote_cidr") or "0.0.0.0/0", where)
+    ssh_net = network(ssh_cidr, f"site {site_name}: ssh_cidr")
+    rules = [PortRule("tcp", SSH_PORT, SSH_PORT, ssh_net)]
+    for i, rule in enumerate(port_rules(node, spec.get("ports"))):
+        protocol, low, high, net = rule
         if (
             protocol == "tcp"
             and low <= SSH_PORT <= high
             and (net.version != ssh_net.version or not net.subnet_of(ssh_net))
         ):
             raise ValidationError(
-                f"{where}: port {text}/tcp from {net} would open SSH wider than the site's ssh_cidr "
-                f"({ssh_net})",
+                f"node {node}: ports[{i}]: port {low}-{high}/tcp from {net} would open SSH wider than "
+                f"the site's ssh_cidr ({ssh_net})",
                 details=["SSH is opened by the driver from the registry's ssh_cidr only"],
             )
-        key = (protocol, low, high, net)
-        if key not in rules:
-            rules.append(key)
+        if rule not in rules:
+            rules.append(rule)
     return rules
 
 

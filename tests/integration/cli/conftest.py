@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import tarfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from prereq import missing
 
 ROOT = Path(__file__).resolve().parents[3]
+# A deploy takes 1-3 minutes on a quiet machine; a shared machine under heavy load took over 15.
+DEPLOY_TIMEOUT = 2400
 LABEL = "org.infn.cloud.deployment"
 
 
@@ -75,8 +82,10 @@ class Cli:
                 f"not JSON (rc {result.returncode}): {result.stdout}\n{result.stderr}"
             ) from None
 
-    def deploy(self, template: str, *extra: str, env: dict | None = None) -> tuple[int, dict]:
-        rc, data = self.json("deploy", template, *extra, env=env)
+    def deploy(
+        self, template: str, *extra: str, env: dict | None = None, timeout: int = DEPLOY_TIMEOUT
+    ) -> tuple[int, dict]:
+        rc, data = self.json("deploy", template, *extra, env=env, timeout=timeout)
         if isinstance(data, dict) and data.get("id"):
             self.created.append(data["id"])
         return rc, data
@@ -172,3 +181,74 @@ def module_cli(tmp_path_factory):
     c = Cli(tmp_path_factory.mktemp("cli"))
     yield c
     c.cleanup()
+
+
+# -- what several end-to-end modules use ------------------------------------------------------
+def s3_client(endpoint: str, access_key: str, secret_key: str):
+    """An S3 client as a user would configure one for Swift: path-style, region us-east-1."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        region_name="us-east-1",
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}, connect_timeout=10),
+    )
+
+
+def busybox_image_archive(directory: Path, image: str, files: dict[str, str], changes: list[str]) -> Path:
+    """A docker archive of a scratch image: a static busybox (sh, httpd, mkdir, echo) and `files`.
+
+    No registry is reachable, so end-to-end tests build their image here and the nodes load it
+    from an archive (the docker_compose role's image_archives option).
+    """
+    busybox = shutil.which("busybox")
+    if not busybox or subprocess.run(["ldd", busybox], capture_output=True).returncode == 0:
+        missing("a static busybox for the test image (apt-get install busybox-static)")  # ldd: "not dynamic"
+    root = directory / "rootfs"
+    (root / "bin").mkdir(parents=True)
+    shutil.copy(busybox, root / "bin" / "busybox")
+    for applet in ("sh", "httpd", "mkdir", "echo"):
+        (root / "bin" / applet).symlink_to("busybox")
+    for relative, text in files.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_text(text)
+    rootfs = directory / "rootfs.tar"
+    with tarfile.open(rootfs, "w") as tar:
+        tar.add(root, arcname=".")
+    options = [arg for change in ["ENV PATH=/bin", *changes] for arg in ("--change", change)]
+    subprocess.run(["podman", "import", *options, str(rootfs), image], check=True, capture_output=True)
+    archive = directory / "image.tar"
+    try:
+        subprocess.run(
+            ["podman", "save", "--format", "docker-archive", "-o", str(archive), image],
+            check=True,
+            capture_output=True,
+        )
+    finally:
+        subprocess.run(["podman", "rmi", "--force", image], check=False, capture_output=True)
+    return archive
+
+
+@contextlib.contextmanager
+def served_directory(directory: Path) -> Iterator[tuple[str, list[str]]]:
+    """Serve `directory` over HTTP to the local-site nodes: (base URL as a node sees it, paths requested)."""
+    requests: list[str] = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format, *args):
+            requests.append(self.path)
+
+    server = http.server.ThreadingHTTPServer(
+        ("0.0.0.0", 0),  # noqa: S104 - the nodes are on a podman network, not on loopback
+        lambda *a: Handler(*a, directory=str(directory)),
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        # podman puts host.containers.internal (the host, seen from its networks) in every node's /etc/hosts
+        yield f"http://host.containers.internal:{server.server_address[1]}", requests
+    finally:
+        server.shutdown()

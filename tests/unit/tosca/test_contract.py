@@ -592,3 +592,23 @@ def test_infn_jupyterhub_needs_groups_and_an_acme_contact(reference, infn_import
         {"iam_groups": "a b", "contact_email": "o@e.org"},
     )
     assert _vars(plan, "jupyterhub")["jupyterhub_iam_groups"] == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("port", "fragment"),
+    [
+        ({"protocol": "tcp", "source": 8080, "remote_cidr": "not-a-network"}, "remote_cidr 'not-a-network'"),
+        (
+            {"protocol": "igmp", "source": 8080},
+            "protocol 'igmp'",
+        ),  # TOSCA allows it, security groups here do not
+    ],
+)
+def test_ports_the_driver_would_open_are_checked_at_plan_time(tmp_path, port, fragment):
+    # Before, a bad port spec passed plan and failed at the site's security group (exit 1).
+    template = app_template(tmp_path, "infn.cloud.common", {})
+    doc = yaml.safe_load(template.read_text())
+    vm = doc["topology_template"]["node_templates"]["vm"]
+    vm["capabilities"]["endpoint"] = {"properties": {"ports": {"web": port}}}
+    template.write_text(yaml.safe_dump(doc, sort_keys=False))
+    assert_refused(plan_cli(template), "node vm: ports[0]", fragment)
