@@ -6,12 +6,13 @@ confidential client), in a container of its own on the site network, so that the
 and this machine reach it at the same address (the issuer URL must be the same for both).
 
 The container image (Debian's nodejs + oidc-provider from npm, on localhost/debian:trixie) is
-built once and reused: localhost/infn-cloud-test-oidc:<version>. Only the Debian archive and
+built once and reused: localhost/infn-cloud-test-oidc:<version>-<script hash>. Only the Debian archive and
 npm are contacted, and only while building it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import time
@@ -24,7 +25,11 @@ from infn_cloud.federation.drivers.local import LABEL_SITE, LocalDriver
 ROOT = Path(__file__).resolve().parents[3]
 PROVIDER_JS = ROOT / "roles" / "jupyterhub" / "molecule" / "default" / "files" / "oidc-provider.mjs"
 OIDC_PROVIDER_VERSION = "9.13.3"  # the molecule scenario's version
-IMAGE = f"localhost/infn-cloud-test-oidc:{OIDC_PROVIDER_VERSION}"
+# Tagged with the provider script's hash too: a changed script gets a new image, never a stale one.
+IMAGE = (
+    f"localhost/infn-cloud-test-oidc:{OIDC_PROVIDER_VERSION}-"
+    f"{hashlib.sha256(PROVIDER_JS.read_bytes()).hexdigest()[:12]}"
+)
 BASE_IMAGE = "localhost/debian:trixie"
 PORT = 3000
 
