@@ -11,20 +11,14 @@ host, restart a node, and delete both, checking nothing is left.
 
 from __future__ import annotations
 
-import http.server
 import json
-import shutil
 import subprocess
-import tarfile
-import threading
 import time
 import urllib.request
 import uuid
-from pathlib import Path
 
 import pytest
-from conftest import delete_and_assert_clean
-from prereq import missing
+from conftest import busybox_image_archive, delete_and_assert_clean, served_directory
 
 pytestmark = pytest.mark.integration
 
@@ -44,72 +38,27 @@ services:
 """
 
 
-def _static_busybox() -> str:
-    path = shutil.which("busybox")
-    ldd = subprocess.run(["ldd", path], capture_output=True, text=True) if path else None
-    if not path or ldd.returncode == 0:  # ldd fails on a static binary: "not a dynamic executable"
-        missing("a static busybox for the test image (apt-get install busybox-static)")
-    return path
-
-
-def _image_archive(directory: Path, image: str) -> Path:
-    """A docker archive of a scratch image: busybox, its sh and httpd, a page and a start command."""
-    root = directory / "rootfs"
-    (root / "bin").mkdir(parents=True)
-    (root / "www").mkdir()
-    shutil.copy(_static_busybox(), root / "bin" / "busybox")
-    for applet in ("sh", "httpd", "mkdir", "echo"):
-        (root / "bin" / applet).symlink_to("busybox")
-    (root / "www" / "index.html").write_text(PAGE + "\n")
-    rootfs = directory / "rootfs.tar"
-    with tarfile.open(rootfs, "w") as tar:
-        tar.add(root, arcname=".")
-    start = 'echo "$GREETING" > /www/greeting.txt && exec httpd -f -p 8080 -h /www'
-    changes = ["ENV PATH=/bin", f"CMD {json.dumps(['sh', '-c', start])}"]
-    podman = ["podman", *(a for c in changes for a in ("--change", c))]
-    subprocess.run([podman[0], "import", *podman[1:], str(rootfs), image], check=True, capture_output=True)
-    try:
-        archive = directory / "image.tar"
-        subprocess.run(
-            ["podman", "save", "--format", "docker-archive", "-o", str(archive), image],
-            check=True,
-            capture_output=True,
-        )
-    finally:
-        subprocess.run(["podman", "rmi", "--force", image], check=False, capture_output=True)
-    return archive
-
-
-class _Files(http.server.SimpleHTTPRequestHandler):
-    requests: list[str]
-
-    def log_message(self, format, *args):
-        self.requests.append(self.path)
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """The image archive and a compose file, on an HTTP server the nodes reach."""
     directory = tmp_path_factory.mktemp("served")
     image = f"localhost/infn-e2e-busybox:{uuid.uuid4().hex[:8]}"
-    _image_archive(tmp_path_factory.mktemp("image"), image).rename(directory / "image.tar")
-    (directory / "compose.yaml").write_text(COMPOSE.format(image=image))
-    requests: list[str] = []
-    handler = type("Handler", (_Files,), {"requests": requests})
-    server = http.server.ThreadingHTTPServer(
-        ("0.0.0.0", 0),  # noqa: S104 - the nodes are on a podman network, not on loopback
-        lambda *a: handler(*a, directory=str(directory)),
+    start = 'echo "$GREETING" > /www/greeting.txt && exec httpd -f -p 8080 -h /www'
+    archive = busybox_image_archive(
+        tmp_path_factory.mktemp("image"),
+        image,
+        files={"www/index.html": PAGE + "\n"},
+        changes=[f"CMD {json.dumps(['sh', '-c', start])}"],
     )
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    # podman puts host.containers.internal (the host, seen from its networks) in every node's /etc/hosts
-    base = f"http://host.containers.internal:{server.server_address[1]}"
-    yield {
-        "image": image,
-        "archive": f"{base}/image.tar",
-        "compose": f"{base}/compose.yaml",
-        "requests": requests,
-    }
-    server.shutdown()
+    archive.rename(directory / "image.tar")
+    (directory / "compose.yaml").write_text(COMPOSE.format(image=image))
+    with served_directory(directory) as (base, requests):
+        yield {
+            "image": image,
+            "archive": f"{base}/image.tar",
+            "compose": f"{base}/compose.yaml",
+            "requests": requests,
+        }
 
 
 @pytest.fixture(scope="module")

@@ -13,40 +13,14 @@ import subprocess
 import uuid
 
 import pytest
-from conftest import delete_and_assert_clean, read_secrets
-
-boto3 = pytest.importorskip("boto3", reason="boto3 is in the dev extra: pip install -e '.[dev]'")
-from botocore.config import Config  # noqa: E402
+from conftest import delete_and_assert_clean, read_secrets, s3_client
 
 pytestmark = pytest.mark.integration
 
 
-# A deploy takes 1-2 minutes on a quiet machine; a shared CI machine under heavy load took over
-# 15 (the Cli default timeout), so these deploys get more time.
-DEPLOY_TIMEOUT = 2400
-
-
-def deploy(cli, *args: str) -> tuple[int, dict]:
-    rc, data = cli.json("deploy", *args, timeout=DEPLOY_TIMEOUT)
-    if isinstance(data, dict) and data.get("id"):
-        cli.created.append(data["id"])  # cleaned up by the fixture even if a test fails
-    return rc, data
-
-
-def s3_client(endpoint: str, access_key: str, secret_key: str):
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id=access_key,
-        aws_secret_access_key=secret_key,
-        region_name="us-east-1",
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}, connect_timeout=10),
-    )
-
-
 @pytest.fixture(scope="module")
 def replicated(module_cli):
-    rc, data = deploy(module_cli, "object_storage_replication")
+    rc, data = module_cli.deploy("object_storage_replication")
     assert rc == 0, data
     rc, shown = module_cli.json("outputs", data["id"], "--show-secrets")
     assert rc == 0, shown

@@ -12,44 +12,17 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import delete_and_assert_clean, read_secrets
+from botocore.exceptions import ClientError
+from conftest import delete_and_assert_clean, read_secrets, s3_client
 
 from infn_cloud.secrets.leakscan import format_findings, scan
-
-boto3 = pytest.importorskip("boto3", reason="boto3 is in the dev extra: pip install -e '.[dev]'")
-from botocore.config import Config  # noqa: E402
-from botocore.exceptions import ClientError  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
 
-# A deploy takes 1-2 minutes on a quiet machine; a shared CI machine under heavy load took over
-# 15 (the Cli default timeout), so these deploys get more time.
-DEPLOY_TIMEOUT = 2400
-
-
-def deploy(cli, *args: str) -> tuple[int, dict]:
-    rc, data = cli.json("deploy", *args, timeout=DEPLOY_TIMEOUT)
-    if isinstance(data, dict) and data.get("id"):
-        cli.created.append(data["id"])  # cleaned up by the fixture even if a test fails
-    return rc, data
-
-
-def s3_client(endpoint: str, access_key: str, secret_key: str):
-    """An S3 client as a user would configure one for Swift: path-style, region us-east-1."""
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id=access_key,
-        aws_secret_access_key=secret_key,
-        region_name="us-east-1",
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}, connect_timeout=10),
-    )
-
-
 @pytest.fixture(scope="module")
 def bucket(module_cli):
-    rc, data = deploy(module_cli, "s3_bucket")
+    rc, data = module_cli.deploy("s3_bucket")
     assert rc == 0, data
     rc, shown = module_cli.json("outputs", data["id"], "--show-secrets")
     assert rc == 0, shown

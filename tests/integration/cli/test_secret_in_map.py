@@ -13,21 +13,16 @@ HTTP server of the test (the template's image_archive_urls and docker_compose_fi
 
 from __future__ import annotations
 
-import http.server
 import json
-import shutil
 import subprocess
-import tarfile
 import tempfile
-import threading
 import time
 import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
-from conftest import delete_and_assert_clean, read_secrets
-from prereq import missing
+from conftest import busybox_image_archive, delete_and_assert_clean, read_secrets, served_directory
 
 from infn_cloud.secrets.leakscan import format_findings, scan
 
@@ -48,49 +43,16 @@ services:
 """
 
 
-def _image_archive(directory: Path, image: str) -> Path:
-    """A docker archive of a scratch image holding a static busybox (sh, httpd, mkdir, echo)."""
-    busybox = shutil.which("busybox")
-    if not busybox or subprocess.run(["ldd", busybox], capture_output=True).returncode == 0:
-        missing("a static busybox for the test image (apt-get install busybox-static)")
-    root = directory / "rootfs"
-    (root / "bin").mkdir(parents=True)
-    shutil.copy(busybox, root / "bin" / "busybox")
-    for applet in ("sh", "httpd", "mkdir", "echo"):
-        (root / "bin" / applet).symlink_to("busybox")
-    rootfs = directory / "rootfs.tar"
-    with tarfile.open(rootfs, "w") as tar:
-        tar.add(root, arcname=".")
-    subprocess.run(
-        ["podman", "import", "--change", "ENV PATH=/bin", str(rootfs), image], check=True, capture_output=True
-    )
-    archive = directory / "image.tar"
-    try:
-        subprocess.run(
-            ["podman", "save", "--format", "docker-archive", "-o", str(archive), image],
-            check=True,
-            capture_output=True,
-        )
-    finally:
-        subprocess.run(["podman", "rmi", "--force", image], check=False, capture_output=True)
-    return archive
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     directory = tmp_path_factory.mktemp("served")
     image = f"localhost/infn-secret-busybox:{uuid.uuid4().hex[:8]}"
-    _image_archive(tmp_path_factory.mktemp("image"), image).rename(directory / "image.tar")
-    (directory / "compose.yaml").write_text(COMPOSE.format(image=image))
-    handler = type("Quiet", (http.server.SimpleHTTPRequestHandler,), {"log_message": lambda self, *a: None})
-    server = http.server.ThreadingHTTPServer(
-        ("0.0.0.0", 0),  # noqa: S104 - the nodes are on a podman network, not on loopback
-        lambda *a: handler(*a, directory=str(directory)),
+    busybox_image_archive(tmp_path_factory.mktemp("image"), image, files={}, changes=[]).rename(
+        directory / "image.tar"
     )
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://host.containers.internal:{server.server_address[1]}"  # the host, from a node
-    yield {"archive": f"{base}/image.tar", "compose": f"{base}/compose.yaml"}
-    server.shutdown()
+    (directory / "compose.yaml").write_text(COMPOSE.format(image=image))
+    with served_directory(directory) as (base, _requests):
+        yield {"archive": f"{base}/image.tar", "compose": f"{base}/compose.yaml"}
 
 
 def _scan_everything(cli) -> list:

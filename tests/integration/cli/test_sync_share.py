@@ -21,26 +21,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import delete_and_assert_clean, read_secrets
+from conftest import delete_and_assert_clean, read_secrets, s3_client
 
 from infn_cloud.secrets.leakscan import format_findings, scan
 
-boto3 = pytest.importorskip("boto3", reason="boto3 is in the dev extra: pip install -e '.[dev]'")
-from botocore.config import Config  # noqa: E402
-
 pytestmark = pytest.mark.integration
-
-
-# A deploy takes 1-2 minutes on a quiet machine; a shared CI machine under heavy load took over
-# 15 (the Cli default timeout), so these deploys get more time.
-DEPLOY_TIMEOUT = 2400
-
-
-def deploy(cli, *args: str) -> tuple[int, dict]:
-    rc, data = cli.json("deploy", *args, timeout=DEPLOY_TIMEOUT)
-    if isinstance(data, dict) and data.get("id"):
-        cli.created.append(data["id"])  # cleaned up by the fixture even if a test fails
-    return rc, data
 
 
 CONFIG_DIR = "/etc/infn-cloud/sync_share"
@@ -49,7 +34,7 @@ IMAGE = "docker.io/library/nextcloud:31-apache"
 
 @pytest.fixture(scope="module")
 def share(module_cli, tmp_path_factory):
-    rc, s3 = deploy(module_cli, "s3_bucket", "--site", "LOCAL-BACKBONE")
+    rc, s3 = module_cli.deploy("s3_bucket", "--site", "LOCAL-BACKBONE")
     assert rc == 0, s3
     rc, shown = module_cli.json("outputs", s3["id"], "--show-secrets")
     assert rc == 0, shown
@@ -66,7 +51,7 @@ def share(module_cli, tmp_path_factory):
         )
     )
     # Same site as the S3, so the node reaches it on the site network.
-    rc, data = deploy(module_cli, "sync_share", "-i", str(inputs), "--site", "LOCAL-BACKBONE")
+    rc, data = module_cli.deploy("sync_share", "-i", str(inputs), "--site", "LOCAL-BACKBONE")
     assert rc == 0, data
     return module_cli, data, s3, creds
 
@@ -93,14 +78,7 @@ def test_cli_reports_the_documented_boundary(share):
 
 def test_buckets_exist_on_the_s3_with_versioning(share):
     _, _, _, creds = share
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=creds["s3_endpoint"],
-        aws_access_key_id=creds["access_key"],
-        aws_secret_access_key=creds["secret_key"],
-        region_name="us-east-1",
-        config=Config(s3={"addressing_style": "path"}),
-    )
+    s3 = s3_client(creds["s3_endpoint"], creds["access_key"], creds["secret_key"])
     names = {b["Name"] for b in s3.list_buckets()["Buckets"]}
     assert {"sync-share", "sync-share-backup"} <= names
     for bucket in ("sync-share", "sync-share-backup"):
