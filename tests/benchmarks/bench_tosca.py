@@ -19,6 +19,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests" / "unit" / "tosca"))
+
+from catalogue_inputs import infn_user_inputs  # noqa: E402
+from tosca_testlib import fill_required  # noqa: E402
 
 from infn_cloud.errors import ValidationError  # noqa: E402
 from infn_cloud.tosca import make_plan, validate  # noqa: E402
@@ -27,21 +31,13 @@ REFERENCE = Path(os.environ.get("INFN_CLOUD_REFERENCE_DIR") or REPO.parent / "sh
 URL = re.compile(r"https://baltig\.infn\.it/infn-cloud/tosca-types/raw/[^/]+/")
 
 
-def _fill(required):
-    by_type = {"string": "value", "integer": 1, "boolean": False, "scalar-unit.size": "10 GB"}
-    values = {}
-    for entry in required:
-        constraints = [c for c in entry["constraints"] if isinstance(c, dict)]
-        valid = [c["valid_values"] for c in constraints if "valid_values" in c]
-        values[entry["name"]] = valid[0][0] if valid else by_type.get(entry["type"], "value")
-    return values
-
-
 def ours(templates, import_map):
     start = time.perf_counter()
     for path in templates:
         report = validate(path, import_map=import_map)
-        make_plan(path, _fill(report.required_inputs), import_map=import_map)
+        # The inputs a user must supply: the unit tests' values (tests/unit/tosca/catalogue_inputs.py).
+        inputs = {**fill_required(report.required_inputs), **infn_user_inputs(path, report.inputs)}
+        make_plan(path, inputs, import_map=import_map)
     return time.perf_counter() - start
 
 
