@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import tarfile
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -156,6 +157,19 @@ def read_secrets(cli: Cli, deployment_id: str) -> dict[str, str]:
         [sys.executable, "-c", code, deployment_id], env=cli.env, capture_output=True, text=True, check=True
     ).stdout
     return {k: v for k, v in json.loads(out).items() if isinstance(v, str) and len(v) >= 8}
+
+
+def assert_no_secret_in_cli_records(cli: Cli, secrets: dict[str, str]) -> None:
+    """None of `secrets` in the state dir (database, documents, logs, artifacts), runner's run dirs or ps."""
+    from infn_cloud.secrets.leakscan import format_findings, scan
+
+    findings = scan(
+        secrets,
+        paths=[cli.state, *Path(tempfile.gettempdir()).glob("infn-cloud-*")],
+        sqlite_dbs=[cli.state / "state.db"],
+        processes=True,
+    )
+    assert findings == [], format_findings(findings)
 
 
 def delete_and_assert_clean(cli: Cli, deployment_id: str) -> None:

@@ -7,15 +7,11 @@ a wrong secret key refused, no secret in the CLI's records, and delete leaving n
 
 from __future__ import annotations
 
-import tempfile
 import uuid
-from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import delete_and_assert_clean, read_secrets, s3_client
-
-from infn_cloud.secrets.leakscan import format_findings, scan
+from conftest import assert_no_secret_in_cli_records, delete_and_assert_clean, read_secrets, s3_client
 
 pytestmark = pytest.mark.integration
 
@@ -81,13 +77,7 @@ def test_wrong_secret_key_is_refused(bucket):
 def test_no_secret_in_the_cli_records(bucket):
     cli, data, _ = bucket
     secrets = read_secrets(cli, data["id"])
-    findings = scan(
-        secrets,
-        paths=[cli.state, *Path(tempfile.gettempdir()).glob("infn-cloud-*")],
-        sqlite_dbs=[cli.state / "state.db"],
-        processes=True,
-    )
-    assert findings == [], format_findings(findings)
+    assert_no_secret_in_cli_records(cli, secrets)
 
 
 def test_delete_leaves_nothing(bucket):

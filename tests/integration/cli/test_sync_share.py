@@ -15,15 +15,11 @@ from __future__ import annotations
 import json
 import ssl
 import subprocess
-import tempfile
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
-from conftest import delete_and_assert_clean, read_secrets, s3_client
-
-from infn_cloud.secrets.leakscan import format_findings, scan
+from conftest import assert_no_secret_in_cli_records, delete_and_assert_clean, read_secrets, s3_client
 
 pytestmark = pytest.mark.integration
 
@@ -158,13 +154,7 @@ def test_no_secret_in_the_cli_records(share):
     cli, data, s3, _ = share
     secrets = {**read_secrets(cli, s3["id"]), **read_secrets(cli, data["id"])}
     assert {"s3_secret_key", "admin_password"} <= set(read_secrets(cli, data["id"]))
-    findings = scan(
-        secrets,
-        paths=[cli.state, *Path(tempfile.gettempdir()).glob("infn-cloud-*")],
-        sqlite_dbs=[cli.state / "state.db"],
-        processes=True,
-    )
-    assert findings == [], format_findings(findings)
+    assert_no_secret_in_cli_records(cli, secrets)
 
 
 def test_delete_leaves_nothing(share):
