@@ -12,7 +12,7 @@ log() { echo "setup: $*" >&2; }
 
 # openssh-client: ssh and ssh-agent, how Ansible reaches local-site nodes and VMs.
 # busybox-static: the tiny image the run_docker/docker_compose end-to-end tests build (no registry).
-apt_packages=(podman runc debootstrap uidmap slirp4netns rsync git openssl python3-venv openssh-client busybox-static)
+apt_packages=(podman runc debootstrap uidmap slirp4netns rsync git openssl python3-venv openssh-client busybox-static tmux)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
