@@ -19,6 +19,7 @@ from infn_cloud.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, InfnC
 COMMAND_MODULES = [
     "templates",
     "validate",
+    "survey",
     "plan",
     "sites",
     "deploy",
