@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "deploy",
     "deployments",
     "delete",
+    "completion",
 ]
 
 
@@ -60,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:2] == ["completion", "--complete"]:  # the completion scripts, at each TAB
+        from infn_cloud.cli.completion import complete
+
+        return complete(argv[2:])
     parser = build_parser()
     args = parser.parse_args(argv)
     as_json = getattr(args, "json", False)

@@ -6,12 +6,12 @@ import argparse
 
 from infn_cloud.cli import emit
 from infn_cloud.cli.deployments import add_state_argument, open_state_from_args, print_record, record_view
+from infn_cloud.cli.view import add_view_arguments, make_view
 from infn_cloud.deploy.lifecycle import Lifecycle
-from infn_cloud.deploy.progress import ProgressView
 
 
 def _delete(args: argparse.Namespace) -> int:
-    view = ProgressView(quiet=args.quiet)
+    view = make_view(args)
     try:
         with open_state_from_args(args) as state:
             record = Lifecycle(state, view).delete(args.id, force=args.force)
@@ -37,7 +37,7 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--force", action="store_true", help="end DELETE_COMPLETE even if some resources cannot be removed"
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    add_view_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print JSON")
     add_state_argument(parser)
     parser.set_defaults(func=_delete)

@@ -2,8 +2,9 @@
 
 deploy: validate, select a site, provision, configure through ansible-runner, resolve outputs;
 on a failure at a site, clean it and try the next ranked one (up to --max-sites). Progress goes
-to stderr (a redrawn status line on a terminal, plain lines otherwise); with --json the final
-record is printed on stdout.
+to stderr (a live view on a terminal, one line per phase event otherwise or with --plain, a line
+per task with --verbose: infn_cloud.deploy.progress); with --json the final record is printed on
+stdout.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from infn_cloud.cli import emit
 from infn_cloud.cli.deployments import add_state_argument, open_state_from_args, print_record, record_view
 from infn_cloud.cli.plan import add_template_arguments, import_maps, load_inputs
 from infn_cloud.cli.sites import add_site_arguments, registry_path
+from infn_cloud.cli.view import add_view_arguments, make_view
 from infn_cloud.deploy.lifecycle import DEFAULT_MAX_SITES, DeployRequest, Lifecycle, Timeouts
-from infn_cloud.deploy.progress import ProgressView
 
 
 def _add_timeouts(parser: argparse.ArgumentParser) -> None:
@@ -41,7 +42,7 @@ def _add_timeouts(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help=f"fail configuration after this many seconds without output (default {defaults.idle})",
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    add_view_arguments(parser)
 
 
 def _timeouts(args: argparse.Namespace) -> Timeouts:
@@ -67,7 +68,7 @@ def _deploy(args: argparse.Namespace) -> int:
         max_sites=args.max_sites,
         timeouts=_timeouts(args),
     )
-    view = ProgressView(quiet=args.quiet)
+    view = make_view(args)
     try:
         with open_state_from_args(args) as state:
             record = Lifecycle(state, view).deploy(request)
@@ -79,7 +80,7 @@ def _deploy(args: argparse.Namespace) -> int:
 
 
 def _retry(args: argparse.Namespace) -> int:
-    view = ProgressView(quiet=args.quiet)
+    view = make_view(args)
     try:
         with open_state_from_args(args) as state:
             record = Lifecycle(state, view).retry(args.id, _timeouts(args), max_sites=args.max_sites)

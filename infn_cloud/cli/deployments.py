@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from infn_cloud.cli import emit
-from infn_cloud.errors import NotFoundError
+from infn_cloud.errors import NotFoundError, UsageError
 from infn_cloud.state import ACTIVE_STATUSES, StateStore, open_state, owner_alive
 
 STATE_ENV = "INFN_CLOUD_STATE_DIR"
@@ -129,18 +129,49 @@ def print_record(view: dict) -> None:
         for key, value in view["outputs"].items():
             print(f"    {key}: {_show_value(value)}")
     print("  attempts:")
+    _print_attempts(view["attempts"])
     for n, a in enumerate(view["attempts"], 1):
-        took = f" {a['duration_s']} s" if a["duration_s"] is not None else ""
-        print(
-            f"    {n}. {a['operation']} at {a['site'] or '-'}: {a['outcome']} in phase {a['phase']}{took} "
-            f"(started {a['started_at']})"
-        )
         if a["cause"]:
-            print(f"       cause: {a['cause']}")
-        for line in a["details"][:8]:
-            print(f"         {line}")
+            print(f"    {n}. cause: {a['cause']}")
+            for line in a["details"][:8]:
+                print(f"         {line}")
         if a["cleanup"]:
-            print(f"       cleaned up: {', '.join(a['cleanup'])}")
+            print(f"    {n}. cleaned up: {', '.join(a['cleanup'])}")
+
+
+def _seconds(value) -> str:
+    if not isinstance(value, int | float):
+        return "-"
+    value = round(value)
+    return f"{value} s" if value < 120 else f"{value // 60} min {value % 60:02d} s"
+
+
+def attempt_rows(attempts: list[dict]) -> list[list]:
+    """One row per attempt: what ran where, how it ended, in which phase, how long each phase took."""
+    rows = []
+    for n, a in enumerate(attempts, 1):
+        timings = a.get("timings") or {}
+        rows.append(
+            [
+                n,
+                a["operation"],
+                a["site"],
+                a["outcome"],
+                a["phase"],
+                _seconds(timings.get("provision_s")),
+                _seconds(timings.get("configure_s")),
+                _seconds(a["duration_s"]),
+                a["started_at"],
+            ]
+        )
+    return rows
+
+
+def _print_attempts(attempts: list[dict]) -> None:
+    from infn_cloud.cli.view import console, table
+
+    columns = ["#", "OPERATION", "SITE", "OUTCOME", "PHASE", "PROVISION", "CONFIGURE", "TOTAL", "STARTED"]
+    console().print(table(columns, attempt_rows(attempts), "OUTCOME", indent=4))
 
 
 def _show_value(value) -> str:
@@ -166,13 +197,25 @@ def _list(args: argparse.Namespace) -> int:
     ]
 
     def human(data):
+        from infn_cloud.cli.view import print_table
+
         if not data:
             print("no deployments (infn-cloud deploy TEMPLATE creates one)")
             return
-        print(f"{'ID':<38}{'TEMPLATE':<28}{'STATUS':<22}{'SITE':<18}CREATED")
-        for r in data:
-            status = r["status"] + ("*" if r["stale"] else "")
-            print(f"{r['id']:<38}{r['template']:<28}{status:<22}{r['site'] or '-':<18}{r['created_at']}")
+        print_table(
+            ["ID", "TEMPLATE", "STATUS", "SITE", "CREATED"],
+            [
+                [
+                    r["id"],
+                    r["template"],
+                    r["status"] + ("*" if r["stale"] else ""),
+                    r["site"],
+                    r["created_at"],
+                ]
+                for r in data
+            ],
+            "STATUS",
+        )
         if any(r["stale"] for r in data):
             print("* stale: the process running it is gone; use retry or delete")
 
@@ -221,13 +264,58 @@ def _outputs(args: argparse.Namespace) -> int:
     return 0
 
 
+FOLLOW_INTERVAL_S = 0.5
+
+
+def _follow(state: StateStore, deployment_id: str, log: Path, interval: float = FOLLOW_INTERVAL_S) -> int:
+    """Print the log as it grows until the deployment is no longer in progress (or its owner
+    process is gone); then print its status. Ctrl-C stops following (exit 0)."""
+    import sys
+
+    position = 0
+    pending = ""
+
+    def drain() -> None:
+        nonlocal position, pending
+        try:
+            with open(log, encoding="utf-8", errors="replace") as handle:
+                handle.seek(position)
+                chunk = handle.read()
+                position = handle.tell()
+        except FileNotFoundError:
+            return
+        text = pending + chunk
+        complete, _, pending = text.rpartition("\n")
+        if complete:
+            sys.stdout.write(complete + "\n")
+            sys.stdout.flush()
+
+    try:
+        while True:
+            drain()
+            record = state.get(deployment_id)
+            if record["status"] not in ACTIVE_STATUSES or not owner_alive(record):
+                drain()
+                if pending:
+                    print(pending)
+                print(f"-- {deployment_id}: {record['status']}" + (" (stale)" if _stale(record) else ""))
+                return 0
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        return 0
+
+
 def _logs(args: argparse.Namespace) -> int:
     from infn_cloud.deploy.lifecycle import deployment_dir
 
     with open_state_from_args(args) as state:
         record = state.get(args.id)
-    directory = deployment_dir(record["id"])
-    log = directory / "deploy.log"
+        directory = deployment_dir(record["id"])
+        log = directory / "deploy.log"
+        if args.follow:
+            if args.json or args.ansible:
+                raise UsageError("logs --follow prints the log as it grows: no --json or --ansible with it")
+            return _follow(state, record["id"], log)
     text = log.read_text(encoding="utf-8") if log.exists() else ""
     runs = []
     artifacts = directory / "artifacts"
@@ -293,10 +381,17 @@ def register(subparsers) -> None:
         "logs",
         help="print a deployment's log",
         description="Print the deployment log (phases, tasks, failures) and where each ansible run's "
-        "full output is; --ansible prints those outputs too.",
+        "full output is; --ansible prints those outputs too; --follow tails a running deployment's log "
+        "(from another terminal) until it completes or fails.",
     )
     p.add_argument("id", metavar="ID")
     p.add_argument("--ansible", action="store_true", help="also print ansible-playbook output")
+    p.add_argument(
+        "-f",
+        "--follow",
+        action="store_true",
+        help="keep printing the log as it grows until the deployment is no longer in progress",
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     add_state_argument(p)
     p.set_defaults(func=_logs)

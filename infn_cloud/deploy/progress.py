@@ -1,20 +1,57 @@
-"""Live progress of a deployment: phase, node, task and elapsed time.
+"""What a deployment shows while it runs: phases, hosts, tasks, failures, elapsed time.
 
-On a terminal the last line is a status line redrawn twice a second; messages scroll above it.
-Elsewhere (CI logs, pipes) every message and every task start is a plain line. Everything also
-goes, time-stamped, to the deployment's log file (``infn-cloud logs ID``). Output goes to
-stderr so that ``--json`` output on stdout stays parseable.
+Modes (chosen by the CLI: ``--plain``, ``--verbose``, ``--quiet``; default ``live`` on a terminal,
+``plain`` elsewhere):
+
+- ``live``: a `rich` live area at the bottom of the terminal, redrawn at a fixed rate (4/s) by
+  rich's own thread: the phase and site, the configure wave i/n, a bar of the wave's tasks done
+  out of an estimate (~total), elapsed time, one row per host (waiting, running TASK, ok,
+  changed, failed, unreachable; at most MAX_HOST_ROWS rows, the rest summarised). Phase lines,
+  failures (host, task, message) and the Ctrl-C hint are printed above it, so they stay in the
+  scrollback. The runner's events only update counters under a lock (cheap).
+- ``plain``: one line per phase event (phase, wave start and end, failure, recap, driver
+  messages), no ANSI codes: CI logs, AWX, Jenkins, pipes.
+- ``verbose``: ``plain`` plus one line per task and host, as before this view existed.
+- ``quiet``: nothing on the terminal.
+
+Every line, and every task start, also goes time-stamped to the deployment's log file
+(``infn-cloud logs ID [--follow]``) through ``redact`` (set by the lifecycle once the secrets are
+known). Output goes to stderr so that ``--json`` output on stdout stays parseable. NO_COLOR is
+honoured (rich reads it).
+
+The wave's task total is an estimate: for each host, the tasks of the roles of its software
+entries in that wave (counted in roles/<role>/tasks/*.yml, blocks expanded) plus the tasks of
+playbooks/tasks/apply_entry.yml, read from the deployment document next to the log file. Tasks a
+``when`` skips still count (Ansible reports them as skipped); files a role never includes make
+the total an over-estimate, so it is shown as ``~N`` and the bar completes when the wave ends.
 """
 
 from __future__ import annotations
 
-import os
+import functools
+import json
+import re
 import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
+
+MODES = ("live", "plain", "verbose", "quiet")
+MAX_HOST_ROWS = 12
+REFRESH_PER_SECOND = 4
+_WAVE_RE = re.compile(r"\bwave (\d+)\b")
+_DONE_EVENTS = ("runner_on_ok", "runner_on_skipped", "runner_on_failed", "runner_on_unreachable")
+_STYLE = {
+    "waiting": "dim",
+    "running": "cyan",
+    "ok": "green",
+    "changed": "yellow",
+    "failed": "bold red",
+    "unreachable": "bold red",
+}
 
 
 def _elapsed(seconds: float) -> str:
@@ -26,120 +63,482 @@ def _elapsed(seconds: float) -> str:
     )
 
 
+def _one_line(text, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text[:limit] + ("..." if len(text) > limit else "")
+
+
+# ---------------------------------------------------------------------- task estimates
+def _count_tasks(items) -> int:
+    count = 0
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict):
+            continue
+        if "block" in item:  # rescue runs only on a failure: not counted
+            count += _count_tasks(item.get("block")) + _count_tasks(item.get("always"))
+        else:
+            count += 1
+    return count
+
+
+@functools.lru_cache(maxsize=64)
+def _file_tasks(path: Path) -> int:
+    import yaml
+
+    try:
+        return _count_tasks(yaml.safe_load(path.read_text(encoding="utf-8")))
+    except (OSError, yaml.YAMLError):
+        return 0
+
+
+@functools.lru_cache(maxsize=64)
+def role_task_estimate(role: str) -> int:
+    """Tasks in a role's tasks/ files (an upper bound of what one run of it reports)."""
+    from infn_cloud.paths import collection_root
+
+    try:
+        tasks = collection_root() / "roles" / role.rsplit(".", 1)[-1] / "tasks"
+    except FileNotFoundError:
+        return 0
+    return sum(_file_tasks(p) for p in sorted(tasks.glob("*.y*ml")) if p.is_file())
+
+
+@functools.lru_cache(maxsize=1)
+def _entry_overhead() -> int:
+    from infn_cloud.paths import collection_root
+
+    try:
+        return _file_tasks(collection_root() / "playbooks" / "tasks" / "apply_entry.yml") or 4
+    except FileNotFoundError:
+        return 4
+
+
+def waves_from_document(document: dict) -> dict[int, dict[str, int]]:
+    """{wave: {host name: estimated tasks}} from a deployment document (plan + resources)."""
+    plan = document.get("plan") or {}
+    names = {
+        compute: [inst.get("name") for inst in instances if inst.get("name")]
+        for compute, instances in ((document.get("resources") or {}).get("nodes") or {}).items()
+    }
+    waves: dict[int, dict[str, int]] = {}
+    for entry in plan.get("software") or []:
+        role = entry.get("role")
+        if not role:
+            continue
+        wave = int(entry.get("wave") or 0)
+        for compute in entry.get("hosts") or []:
+            for host in names.get(compute, []):
+                hosts = waves.setdefault(wave, {})
+                hosts[host] = hosts.get(host, 1) + role_task_estimate(role) + _entry_overhead()
+    return waves
+
+
+# ---------------------------------------------------------------------- state
+@dataclass
+class HostState:
+    status: str = "waiting"
+    task: str = ""
+    done: int = 0
+    changed: int = 0
+    estimate: int = 0
+
+
 class ProgressView:
-    def __init__(self, stream: TextIO | None = None, tty: bool | None = None, quiet: bool = False):
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        tty: bool | None = None,
+        quiet: bool = False,
+        mode: str | None = None,
+        width: int | None = None,
+    ):
         self.stream = stream or sys.stderr
-        self.tty = self.stream.isatty() if tty is None else tty
-        self.quiet = quiet
+        if tty is None:
+            try:
+                tty = self.stream.isatty()
+            except (AttributeError, ValueError):
+                tty = False
+        self.tty = tty
+        if quiet:
+            mode = "quiet"
+        elif mode in (None, "auto"):
+            mode = "live" if tty else "plain"
+        elif mode == "live" and not tty:
+            mode = "plain"
+        if mode not in MODES:
+            raise ValueError(f"unknown progress mode {mode!r}: one of {', '.join(MODES)}")
+        self.mode = mode
+        self.quiet = mode == "quiet"
+        self.width = width
         self.started = time.monotonic()
+        self.phase_started = self.started
         self.phase_name = "start"
+        self.phase_detail = ""
         self.site: str | None = None
         self.node = ""
         self.task = ""
         self.log_path: Path | None = None
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._ticker: threading.Thread | None = None
-        self._last_plain_task: tuple[str, str] | None = None
+        self._log_handle = None
         # Set by the lifecycle once the deployment's secrets are known (redaction.Redactor.text):
         # every line is passed through it before it reaches the terminal or the log file.
         self.redact: Callable[[str], str] | None = None
-        if self.tty and not quiet:
-            self._ticker = threading.Thread(target=self._tick, name="infn-cloud-progress", daemon=True)
-            self._ticker.start()
+        self._lock = threading.RLock()  # the view's state
+        self._write_lock = threading.Lock()  # plain output
+        self._last_plain_task: tuple[str, str] | None = None
+        # configure: waves from the deployment document, the current one, its hosts
+        self.plan_waves: dict[int, dict[str, int]] | None = None
+        self.wave: int | None = None
+        self.wave_label = ""
+        self.wave_started = self.started
+        self.hosts: dict[str, HostState] = {}
+        self.failures: list[dict] = []
+        self._console = None
+        self._live = None
 
     # ------------------------------------------------------------------ output
     def attach_log(self, path: Path) -> None:
-        self.log_path = path
-        if not path.exists():
+        import os
+
+        with self._lock:
+            if self._log_handle is not None:
+                self._log_handle.close()
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            self._log_handle = os.fdopen(fd, "a", encoding="utf-8", buffering=1)
+            self.log_path = path
+
+    def _clean(self, text: str) -> str:
+        return self.redact(text) if self.redact else text
 
     def _log(self, line: str) -> None:
-        if self.log_path is None:
+        if self._log_handle is None:
             return
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        line = self.redact(line) if self.redact else line
-        with open(self.log_path, "a", encoding="utf-8") as handle:
-            handle.write(f"{stamp} {line}\n")
+        self._log_handle.write(f"{stamp} {self._clean(line)}\n")
 
-    def _status_line(self) -> str:
-        where = f" {self.site}" if self.site else ""
-        what = f"  {self.node}: {self.task}" if self.task else ""
-        line = f"[{self.phase_name}{where} {_elapsed(time.monotonic() - self.started)}]{what}"
-        width = 120
-        try:
-            width = os.get_terminal_size(self.stream.fileno()).columns
-        except (OSError, ValueError, AttributeError):
-            pass
-        return line[: max(20, width - 1)]
+    def console(self):
+        """The rich console of the live view (created on first use)."""
+        if self._console is None:
+            from rich.console import Console
 
-    def _write(self, text: str) -> None:
+            self._console = Console(
+                file=self.stream,
+                force_terminal=True,
+                width=self.width,
+                highlight=False,
+                emoji=False,
+                markup=False,
+            )
+        return self._console
+
+    def _print(self, text: str, style: str | None = None) -> None:
         if self.quiet:
             return
-        text = self.redact(text) if self.redact else text
-        with self._lock:
-            if self.tty:
-                self.stream.write(f"\r\x1b[K{text}\n{self._status_line()}")
-            else:
-                self.stream.write(f"{text}\n")
-            self.stream.flush()
+        text = self._clean(text)
+        # Never called with self._lock held: the live view's thread holds rich's lock while it
+        # calls render(), which takes self._lock.
+        if self.mode == "live":
+            from rich.text import Text
 
-    def _tick(self) -> None:
-        while not self._stop.wait(0.5):
-            with self._lock:
-                self.stream.write(f"\r\x1b[K{self._status_line()}")
+            self.console().print(Text(text, style=style or ""), soft_wrap=True)
+        else:
+            with self._write_lock:
+                self.stream.write(f"{text}\n")
                 self.stream.flush()
+
+    def _start_live(self) -> None:
+        if self.mode != "live" or self._live is not None:
+            return
+        from rich.live import Live
+
+        self._live = Live(
+            console=self.console(),
+            get_renderable=self.render,
+            refresh_per_second=REFRESH_PER_SECOND,
+            transient=False,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
+        self._live.start()
 
     def close(self) -> None:
-        self._stop.set()
-        if self._ticker is not None:
-            self._ticker.join(timeout=2)
-            with self._lock:
-                self.stream.write("\r\x1b[K")
-                self.stream.flush()
+        with self._lock:
+            live, self._live = self._live, None
+        if live is not None:
+            live.refresh()
+            live.stop()
+        with self._lock:
+            if self._log_handle is not None:
+                self._log_handle.close()
+                self._log_handle = None
 
     # ------------------------------------------------------------------ API
     def message(self, text: str) -> None:
-        self._log(text)
-        self._write(text)
+        with self._lock:
+            self._log(text)
+        style = "bold red" if text.lstrip().startswith("FAILED") else None
+        self._print(text, style)
 
     def phase(self, name: str, site: str | None = None, detail: str = "") -> None:
-        self.phase_name = name
-        self.site = site if site is not None else self.site
-        self.node = self.task = ""
+        with self._lock:
+            ended = self._end_wave() if self.wave is not None else None
+            self.phase_name = name
+            self.phase_detail = detail
+            self.phase_started = time.monotonic()
+            self.site = site if site is not None else self.site
+            self.node = self.task = ""
+            self.wave, self.wave_label = None, ""
+            if name != "done":  # the final screen keeps the last wave's hosts
+                self.hosts = {}
+            if name == "configure":
+                self.plan_waves = self._read_waves()
+        if ended:
+            self.message(ended)
         self.message(f"== {name}{' at ' + self.site if self.site else ''}{': ' + detail if detail else ''}")
+        self._start_live()
+
+    def _read_waves(self) -> dict[int, dict[str, int]] | None:
+        if self.log_path is None:
+            return None
+        try:
+            document = json.loads((self.log_path.parent / "deployment.json").read_text(encoding="utf-8"))
+            return waves_from_document(document) or None
+        except (OSError, ValueError, TypeError, AttributeError):
+            return None
 
     def __call__(self, text: str) -> None:  # drivers call progress(text)
         self.message(f"   {text}")
 
+    # ------------------------------------------------------------------ runner events
     def on_event(self, event: dict) -> None:
-        """ansible-runner events (called from the runner's consumer thread, not its callback)."""
+        """ansible-runner events (called from the runner's consumer thread, not its callback):
+        state updates under a lock; drawing happens in the live view's own thread."""
         kind = event.get("event")
         data = event.get("event_data") or {}
         if kind == "playbook_on_play_start":
-            self.message(f"   play: {data.get('play') or data.get('name') or ''}")
+            self._play_start(str(data.get("play") or data.get("name") or ""))
         elif kind == "runner_on_start":
-            self.node, self.task = data.get("host") or "", data.get("task") or ""
-            if not self.tty and not self.quiet:
-                key = (self.node, self.task)
-                if key != self._last_plain_task:
-                    self._last_plain_task = key
-                    self._write(
-                        f"   [{self.phase_name} {_elapsed(time.monotonic() - self.started)}] "
-                        f"{self.node}: {self.task}"
-                    )
-        elif kind in ("runner_on_failed", "runner_on_unreachable"):
-            if kind == "runner_on_failed" and data.get("ignore_errors"):
-                return
-            res = data.get("res") or {}
-            msg = res.get("censored") or res.get("msg") or ""
-            self.message(
-                f"   FAILED {data.get('host')}: {data.get('task')}: {' '.join(str(msg).split())[:300]}"
-            )
+            self._task_start(data)
+        elif kind in _DONE_EVENTS:
+            self._task_done(kind, data)
         elif kind == "playbook_on_stats":
-            changed = data.get("changed") or {}
-            ok = data.get("ok") or {}
-            hosts = sorted(set(ok) | set(changed))
+            self._stats(data)
+
+    def _wave_index(self, wave: int) -> tuple[int, int | None]:
+        if self.plan_waves:
+            known = sorted(self.plan_waves)
+            return (known.index(wave) + 1 if wave in known else wave + 1), len(known)
+        return wave + 1, None
+
+    def _play_start(self, play: str) -> None:
+        match = _WAVE_RE.search(play)
+        line = ended = None
+        with self._lock:
+            if match is None:
+                if self.wave is not None:
+                    ended = self._end_wave()
+                self.wave_label = play
+                if self.mode == "verbose":
+                    line = f"   play: {play}"
+            else:
+                wave = int(match.group(1))
+                if self.plan_waves is not None and wave not in self.plan_waves:
+                    return  # a play of the playbook with no host in this deployment
+                if self.wave is not None:
+                    ended = self._end_wave()
+                self.wave = wave
+                self.wave_started = time.monotonic()
+                index, count = self._wave_index(wave)
+                self.wave_label = f"wave {index}/{count or '?'}"
+                planned = (self.plan_waves or {}).get(wave) or {}
+                self.hosts = {h: HostState(estimate=n) for h, n in sorted(planned.items())}
+                total = sum(planned.values())
+                line = (
+                    f"== configure {self.wave_label}"
+                    + (f" at {self.site}" if self.site else "")
+                    + (f": {len(planned)} host(s), ~{total} tasks" if planned else "")
+                )
+        for text in (ended, line):
+            if text:
+                self.message(text)
+
+    def _host(self, name: str) -> HostState:
+        state = self.hosts.get(name)
+        if state is None:
+            state = self.hosts[name] = HostState()
+        return state
+
+    def _task_start(self, data: dict) -> None:
+        host = str(data.get("host") or "")
+        task = str(data.get("task") or "")
+        role = data.get("role")
+        label = f"{role} : {task}" if role else task
+        line = None
+        with self._lock:
+            self.node, self.task = host, label
+            if self.wave is not None and host:
+                state = self._host(host)
+                if state.status not in ("failed", "unreachable"):
+                    state.status, state.task = "running", label
+            self._log(f"   [{self.phase_name}] {host}: {label}")
+            if self.mode == "verbose" and (host, label) != self._last_plain_task:
+                self._last_plain_task = (host, label)
+                line = f"   [{self.phase_name} {_elapsed(time.monotonic() - self.started)}] {host}: {label}"
+        if line:
+            self._print(line)
+
+    def _task_done(self, kind: str, data: dict) -> None:
+        host = str(data.get("host") or "?")
+        res = data.get("res") or {}
+        failed = kind == "runner_on_unreachable" or (
+            kind == "runner_on_failed" and not data.get("ignore_errors")
+        )
+        with self._lock:
+            if self.wave is not None:
+                state = self._host(host)
+                state.done += 1
+                if isinstance(res, dict) and res.get("changed"):
+                    state.changed += 1
+                if failed:
+                    state.status = "unreachable" if kind == "runner_on_unreachable" else "failed"
+        if failed:
+            res = res if isinstance(res, dict) else {}
+            msg = res.get("censored") or res.get("msg") or res.get("stderr") or res.get("reason") or ""
+            what = "UNREACHABLE" if kind == "runner_on_unreachable" else "FAILED"
+            failure = {"host": host, "task": str(data.get("task") or "?"), "msg": _one_line(msg)}
+            with self._lock:
+                self.failures.append(failure)
+            self.message(f"   {what} {host}: {failure['task']}: {failure['msg']}")
+
+    def _end_wave(self) -> str:
+        """Close the current wave (lock held): running hosts are done. Returns the summary line
+        (the caller prints it once the lock is released)."""
+        counts: dict[str, int] = {}
+        for state in self.hosts.values():
+            if state.status in ("running", "waiting"):
+                state.status = "changed" if state.changed else "ok"
+            if state.status not in ("failed", "unreachable"):
+                state.done = max(state.done, state.estimate)
+            state.task = ""
+            counts[state.status] = counts.get(state.status, 0) + 1
+        tasks = sum(s.done for s in self.hosts.values())
+        summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+        self.wave = None
+        return (
+            f"   {self.wave_label} done in {_elapsed(time.monotonic() - self.wave_started)}: "
+            f"{len(self.hosts)} host(s) ({summary or 'none'}), {tasks} task results"
+        )
+
+    def _stats(self, data: dict) -> None:
+        with self._lock:
+            ended = self._end_wave() if self.wave is not None else None
+            self.wave_label = "recap"
+        if ended:
+            self.message(ended)
+        ok = data.get("ok") or {}
+        changed = data.get("changed") or {}
+        failures = data.get("failures") or {}
+        dark = data.get("dark") or {}
+        hosts = sorted(set(ok) | set(changed) | set(failures) | set(dark))
+        if self.mode == "verbose" or len(hosts) <= 3:
             summary = ", ".join(f"{h} ok={ok.get(h, 0)} changed={changed.get(h, 0)}" for h in hosts)
             self.message(f"   recap: {summary}")
+            return
+        bad = sorted(set(failures) | set(dark))
+        self.message(
+            f"   recap: {len(hosts)} hosts, {sum(ok.values())} ok, {sum(changed.values())} changed"
+            + (f", failed on {len(bad)}: {', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}" if bad else "")
+        )
+
+    # ------------------------------------------------------------------ rendering
+    def render(self):
+        """The live area: header, the wave's bar, a row per host (a rich renderable)."""
+        from rich.console import Group
+        from rich.progress_bar import ProgressBar
+        from rich.table import Table
+        from rich.text import Text
+
+        with self._lock:
+            now = time.monotonic()
+            finished = self.phase_name in ("done", "failed")
+            header = Text()
+            header.append("✔ " if self.phase_name == "done" else "● ", style="green" if finished else "cyan")
+            header.append(self.phase_name, style="bold")
+            if self.site:
+                header.append(f" at {self.site}")
+            if self.wave_label and self.phase_name == "configure":
+                header.append(f" · {self.wave_label}")
+            elif self.phase_detail and (finished or self.phase_name != "configure"):
+                header.append(f" · {self._clean(self.phase_detail)}")
+            header.append(f" · {_elapsed(now - self.phase_started)}", style="dim")
+            header.append(f" (total {_elapsed(now - self.started)})", style="dim")
+            parts: list = [header]
+            if self.hosts:
+                done = sum(min(s.done, s.estimate) if s.estimate else s.done for s in self.hosts.values())
+                total = sum(s.estimate for s in self.hosts.values())
+                line = Table.grid(padding=(0, 1))
+                line.add_column(width=32)
+                line.add_column()
+                if total:
+                    line.add_row(
+                        ProgressBar(total=total, completed=min(done, total), width=32),
+                        Text(f"{done}/~{total} tasks · {_elapsed(now - self.wave_started)}"),
+                    )
+                else:
+                    line.add_row(Text(""), Text(f"{done} tasks · {_elapsed(now - self.wave_started)}"))
+                parts.append(line)
+                parts.append(self._host_table())
+            if self.failures:
+                last = self.failures[-1]
+                parts.append(
+                    Text(
+                        self._clean(f"failed: {last['host']}: {last['task']}: {last['msg']}")[:400],
+                        style="bold red",
+                    )
+                )
+        return Group(*parts)
+
+    def _host_table(self):
+        from rich.table import Table
+        from rich.text import Text
+
+        order = {"failed": 0, "unreachable": 0, "running": 1, "changed": 2, "ok": 2, "waiting": 3}
+        hosts = sorted(self.hosts.items(), key=lambda kv: (order.get(kv[1].status, 4), kv[0]))
+        table = Table(box=None, show_header=True, header_style="bold", pad_edge=False, padding=(0, 2, 0, 0))
+        table.add_column("HOST", no_wrap=True, overflow="ellipsis", max_width=48)
+        table.add_column("STATUS", no_wrap=True)
+        table.add_column("TASKS", justify="right", no_wrap=True)
+        table.add_column("TASK", no_wrap=True, overflow="ellipsis")
+        shown = hosts if len(hosts) <= MAX_HOST_ROWS else hosts[: MAX_HOST_ROWS - 1]
+        for name, state in shown:
+            tasks = f"{state.done}/~{state.estimate}" if state.estimate else str(state.done)
+            table.add_row(
+                name,
+                Text(state.status, style=_STYLE.get(state.status, "")),
+                tasks,
+                self._clean(state.task) if state.status == "running" else "",
+            )
+        rest = hosts[len(shown) :]
+        if rest:
+            counts: dict[str, int] = {}
+            for _, state in rest:
+                counts[state.status] = counts.get(state.status, 0) + 1
+            table.add_row(
+                f"... {len(rest)} more",
+                ", ".join(f"{n} {status}" for status, n in sorted(counts.items())),
+                "",
+                "",
+                style="dim",
+            )
+        return table
+
+
+def screen(view: ProgressView, width: int = 100) -> str:
+    """The live area as plain text (tests, and the final state in logs)."""
+    import io
+
+    from rich.console import Console
+
+    console = Console(file=io.StringIO(), width=width, color_system=None, force_terminal=False)
+    console.print(view.render())
+    return console.file.getvalue()
