@@ -1,40 +1,148 @@
-"""Where the collection's files live.
+"""Where the collection's files live, and where deployments are recorded.
 
-The CLI runs the playbooks, roles, templates and site registries of the infn.cloud
-collection. It is installed from a checkout (`pip install -e .`), so the collection root is
-the parent of this package; INFN_CLOUD_HOME overrides it (e.g. an unpacked collection).
+The CLI and the modules need the infn.cloud collection's files: the TOSCA catalogue and
+types (tosca_templates/), the site registries (inventories/), the playbooks, the roles and
+the plugins ansible-playbook loads. ``collection_root()`` finds them, first match wins:
+
+1. ``$INFN_CLOUD_HOME``: a checkout or an installed or unpacked collection (a folder with
+   galaxy.yml or MANIFEST.json). Set but wrong is an error, never silently skipped.
+2. The checkout this package runs from (``pip install -e .``): the package's parent folder,
+   when it holds galaxy.yml.
+3. The collection shipped in the wheel: ``pip install infn-cloud`` puts a copy of the
+   collection next to this package, in ``site-packages/ansible_collections/infn/cloud``, the
+   place where the ``ansible`` package keeps its collections (ansible-playbook of that Python
+   finds ``infn.cloud.*`` there too). Same version as this package, by construction.
+4. An installed collection on ansible's collection search path (``ansible-galaxy collection
+   install``): ANSIBLE_COLLECTIONS_PATH and ansible.cfg's collections_path as ansible reads
+   them (ansible's defaults ~/.ansible/collections and /usr/share/ansible/collections when
+   ansible's configuration cannot be read here), then ``ansible_collections`` folders on
+   ``sys.path``.
+
+Nothing found: CollectionNotFoundError (exit code 3) saying where it looked.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import stat
+import sys
 from pathlib import Path
 
-from infn_cloud.errors import UsageError
+from infn_cloud.errors import NotFoundError, UsageError
+
+HOME_ENV = "INFN_CLOUD_HOME"
+NAMESPACE, NAME = "infn", "cloud"
+_PACKAGE_PARENT = Path(__file__).resolve().parents[1]
+_DEFAULT_COLLECTIONS_PATHS = ("~/.ansible/collections", "/usr/share/ansible/collections")
+
+
+class CollectionNotFoundError(NotFoundError, FileNotFoundError):
+    """The infn.cloud collection's files are nowhere (also a FileNotFoundError for callers)."""
+
+
+def _is_checkout(path: Path) -> bool:
+    return (path / "galaxy.yml").is_file()
+
+
+def _is_collection(path: Path) -> bool:
+    """An infn.cloud collection folder: a checkout (galaxy.yml) or an installed one (MANIFEST.json)."""
+    if _is_checkout(path):
+        return True
+    try:
+        info = json.loads((path / "MANIFEST.json").read_text(encoding="utf-8"))["collection_info"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return isinstance(info, dict) and (info.get("namespace"), info.get("name")) == (NAMESPACE, NAME)
+
+
+def ansible_collections_paths() -> list[Path]:
+    """ansible's collection search path, in ansible's order (configured paths, then sys.path)."""
+    configured: list[str] = []
+    try:
+        # ansible's own reading of ANSIBLE_COLLECTIONS_PATH and ansible.cfg. Not importable
+        # inside a module run (AnsiballZ carries ansible.module_utils only): env and defaults.
+        from ansible import constants
+
+        configured = list(constants.COLLECTIONS_PATHS)
+    except Exception:  # ImportError, or an ansible.cfg ansible itself refuses
+        env = os.environ.get("ANSIBLE_COLLECTIONS_PATH") or os.environ.get("ANSIBLE_COLLECTIONS_PATHS")
+        configured = env.split(os.pathsep) if env else list(_DEFAULT_COLLECTIONS_PATHS)
+    paths = [Path(p).expanduser() for p in configured if p]
+    paths += [Path(p) for p in sys.path if p and (Path(p) / "ansible_collections").is_dir()]
+    unique: list[Path] = []
+    for path in paths:
+        if path not in unique:
+            unique.append(path)
+    return unique
+
+
+def _candidates() -> list[tuple[str, Path]]:
+    found = [("the wheel", _PACKAGE_PARENT / "ansible_collections" / NAMESPACE / NAME)]
+    found += [
+        ("ansible's collection search path", base / "ansible_collections" / NAMESPACE / NAME)
+        for base in ansible_collections_paths()
+    ]
+    return found
 
 
 def collection_root() -> Path:
-    root = Path(os.environ.get("INFN_CLOUD_HOME") or Path(__file__).resolve().parents[1])
-    if not (root / "galaxy.yml").is_file():
-        raise FileNotFoundError(
-            f"{root} is not an infn.cloud checkout (no galaxy.yml); set INFN_CLOUD_HOME to one"
-        )
-    return root
+    """The folder of the infn.cloud collection (see the module docstring for the order)."""
+    home = os.environ.get(HOME_ENV)
+    if home:
+        root = Path(home).expanduser()
+        if not _is_collection(root):
+            raise CollectionNotFoundError(
+                f"{HOME_ENV}={home} is not an infn.cloud collection (no galaxy.yml, no MANIFEST.json "
+                "of infn.cloud)",
+                details=[f"set {HOME_ENV} to a checkout or an installed infn.cloud collection, or unset it"],
+            )
+        return root.resolve()
+    if _is_checkout(_PACKAGE_PARENT):
+        return _PACKAGE_PARENT
+    looked = []
+    for _what, path in _candidates():
+        if _is_collection(path):
+            return path.resolve()
+        looked.append(str(path))
+    raise CollectionNotFoundError(
+        "the infn.cloud collection's files were not found",
+        details=[
+            f"looked in: {', '.join(looked)}",
+            "install the infn-cloud wheel (it carries the collection), install the collection with "
+            f"`ansible-galaxy collection install`, or set {HOME_ENV} to a checkout",
+        ],
+    )
+
+
+def default_registry() -> Path:
+    """The site registry used when none is given: the collection's inventories/local."""
+    return collection_root() / "inventories" / "local"
 
 
 def collections_path() -> Path:
-    """The directory holding ansible_collections/infn/cloud -> the checkout (see ensure_collection_link)."""
-    return collection_root() / ".ansible" / "collections"
+    """A folder whose ansible_collections/infn/cloud is collection_root(), for ANSIBLE_COLLECTIONS_PATH.
+
+    An installed collection already sits in such a folder; a checkout (or a collection
+    unpacked anywhere) is linked as <root>/.ansible/collections/ansible_collections/infn/cloud
+    (ensure_collection_link), the place ansible-lint and molecule use too.
+    """
+    root = collection_root()
+    if root.parts[-3:] == ("ansible_collections", NAMESPACE, NAME):
+        return root.parents[2]
+    return root / ".ansible" / "collections"
 
 
 def ensure_collection_link() -> Path:
     """Link the checkout as ansible_collections/infn/cloud so ansible finds infn.cloud.* without Galaxy.
 
-    Same place ansible-lint and molecule (ansible-compat) use for the project's own collection.
+    Nothing to do for an installed collection. Same place ansible-lint and molecule
+    (ansible-compat) use for the project's own collection.
     """
     root = collection_root()
-    link = collections_path() / "ansible_collections" / "infn" / "cloud"
+    link = collections_path() / "ansible_collections" / NAMESPACE / NAME
+    if link == root:
+        return link
     link.parent.mkdir(parents=True, exist_ok=True)
     if link.is_symlink() and link.resolve() == root:
         return link

@@ -22,7 +22,7 @@ description:
   - "Runs on the controller (C(delegate_to: localhost)) and needs the infn-cloud Python package."
   - Only reads files; it never changes anything, so check mode behaves like a normal run.
 requirements:
-  - infn-cloud (this collection's Python package, C(pip install -e .) in a checkout)
+  - infn-cloud (the collection's Python package: C(pip install infn-cloud), C(pip install -e .) in a checkout)
 attributes:
   check_mode:
     description: Read-only; runs the same in check mode.
@@ -45,7 +45,8 @@ options:
   registry:
     description:
       - Site registry directory (C(federation.yml) and C(sites/<SITE>.yml)).
-      - Defaults to C($INFN_CLOUD_REGISTRY), else the collection's C(inventories/local).
+      - Defaults to C($INFN_CLOUD_REGISTRY), else the collection's C(inventories/local)
+        (the collection as the infn-cloud package finds it, see docs/packaging.md).
     type: path
   group:
     description:
@@ -118,6 +119,11 @@ selection:
       candidates, rejected).
   returned: success
   type: dict
+registry:
+  description: The site registry directory the selection read (O(registry) or its default).
+  returned: success
+  type: str
+  sample: /usr/lib/python3/site-packages/ansible_collections/infn/cloud/inventories/local
 """
 
 import json
@@ -129,7 +135,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 try:
     from infn_cloud.errors import InfnCloudError, NoSiteError
     from infn_cloud.federation import describe_selection, load_registry, select_sites
-    from infn_cloud.paths import collection_root
+    from infn_cloud.paths import default_registry
     from infn_cloud.tosca.yamlio import MAX_DEPTH, YamlSyntaxError, load_text, too_deep
 
     IMPORT_ERROR = None
@@ -182,9 +188,9 @@ def main():
             msg="plan: expected a deployment plan with a 'compute' mapping (see infn.cloud.tosca_plan)"
         )
     registry_dir = params["registry"] or os.environ.get("INFN_CLOUD_REGISTRY")
-    if not registry_dir:
-        registry_dir = str(collection_root() / "inventories" / "local")
     try:
+        if not registry_dir:
+            registry_dir = str(default_registry())
         registry = load_registry(registry_dir)
         selection = select_sites(
             plan, registry, group=params["group"], policy=params["policy"], history=params["history"]
@@ -202,6 +208,7 @@ def main():
         candidates=described["candidates"],
         rejected=described["rejected"],
         selection=described,
+        registry=registry_dir,
     )
 
 
