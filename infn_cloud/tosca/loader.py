@@ -21,7 +21,7 @@ from pathlib import Path
 
 from infn_cloud.errors import NotFoundError, UsageError, ValidationError
 from infn_cloud.paths import collection_root
-from infn_cloud.tosca.model import Collector
+from infn_cloud.tosca.model import Collector, yaml_text
 from infn_cloud.tosca.types import TypeRegistry
 from infn_cloud.tosca.yamlio import Mapping, NodeBudget, YamlSyntaxError, load_file, position
 
@@ -357,11 +357,13 @@ def _import_entries(doc, file, sink):
             if isinstance(value, str):
                 entries.append((value, pos))
             else:
-                sink.error(file, pos, "import", f"cannot read import entry {entry!r}", rule="imports")
+                sink.error(
+                    file, pos, "import", f"cannot read import entry {yaml_text(entry)}", rule="imports"
+                )
         elif isinstance(entry, dict) and isinstance(entry.get("file"), str):
             entries.append((entry["file"], pos))
         else:
-            sink.error(file, pos, "import", f"cannot read import entry {entry!r}", rule="imports")
+            sink.error(file, pos, "import", f"cannot read import entry {yaml_text(entry)}", rule="imports")
     return entries
 
 
@@ -407,7 +409,9 @@ def _process_imports(
         if not resolved.is_file():
             sink.error(file, pos, subject, f"resolves to {local}, which does not exist", rule="imports")
             continue
-        template.imports.append({"import": target, "file": str(local)})
+        template.imports.append(
+            {"import": target, "file": str(local), "resolved": str(resolved), "by": file, "line": pos[0]}
+        )
         if resolved in seen:
             continue
         if len(seen) > MAX_IMPORTED_FILES:

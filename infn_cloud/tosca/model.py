@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass, field
 
+import yaml
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -46,6 +48,11 @@ _NO_VALUE = _NoValue()
 NO_VALUE = _NO_VALUE
 
 
+def short_path(path: str) -> str:
+    """`path` relative to the working directory when it is below it (or one level up)."""
+    return _short(path)
+
+
 def _short(path: str) -> str:
     try:
         rel = os.path.relpath(path)
@@ -55,9 +62,22 @@ def _short(path: str) -> str:
 
 
 def _show(value) -> str:
-    if isinstance(value, str):
-        return repr(value) if value == "" or value.strip() != value or " " in value else value
-    return str(_jsonable(value))
+    return yaml_text(value)
+
+
+def yaml_text(value) -> str:
+    """`value` as YAML writes it: `false`, `null`, `'-1'` (a string YAML would read as a number,
+    a boolean or null is quoted), `[a, 1]`; a string with spaces is quoted too, so that a message
+    shows where it ends."""
+    value = _jsonable(value)
+    if isinstance(value, str) and (value == "" or " " in value or value.strip() != value):
+        return "'" + value.replace("'", "''") + "'"
+    try:
+        text = yaml.safe_dump(value, default_flow_style=True, width=1 << 30, allow_unicode=True)
+    except yaml.YAMLError:  # pragma: no cover - _jsonable returns plain data
+        return str(value)
+    text = text.strip()
+    return text.removesuffix("\n...")  # a plain scalar document ends with "..."
 
 
 def _jsonable(value):

@@ -95,10 +95,13 @@ class TypeRegistry:
         table = self.defs[section]
         if name in table:
             return name
-        # TOSCA short names: "Compute", "tosca:Compute"
+        # TOSCA short names, as the spec and tosca-parser read them: "Compute", "tosca:Compute",
+        # and the normative network types ("PortSpec", "Port", "LinksTo", "Bindable").
         short = name.split(":", 1)[1] if name.startswith("tosca:") else name
-        candidate = PREFIX[section] + short
-        return candidate if candidate in table else None
+        for candidate in (short, PREFIX[section] + short, PREFIX[section] + "network." + short):
+            if candidate in table:
+                return candidate
+        return None
 
     def get(self, section: str, name) -> TypeDef | None:
         resolved = self.resolve_name(section, name)

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 
 from infn_cloud.tosca.loader import Template
-from infn_cloud.tosca.model import Collector
+from infn_cloud.tosca.model import NO_VALUE, Collector, short_path, yaml_text
 from infn_cloud.tosca.types import PRIMITIVES, SECTIONS
 from infn_cloud.tosca.values import (
     FUNCTIONS,
@@ -23,8 +23,6 @@ from infn_cloud.tosca.values import (
 from infn_cloud.tosca.yamlio import Mapping, position, raw_text
 
 MODELABLE_ENTITIES = ("SELF", "SOURCE", "TARGET", "HOST")
-SECRET_WORDS = ("password", "secret", "token", "passphrase", "private_key", "access_key", "secret_key", "key")
-MISSING = object()
 
 
 @dataclass
@@ -68,59 +66,221 @@ def analyse(template: Template, sink: Collector, inputs=None, require_inputs=Fal
 
 
 # -- type definitions -------------------------------------------------------------------
+# Types the topology uses (its node templates, inputs, relationships, policies, groups and
+# everything their definitions name, with their derived_from chains) are checked strictly.
+# Type libraries carry defects in types nobody uses (a data type named in an entry_schema but
+# never defined, a quoted default): those become one warning per types file, naming the import
+# that brought the file in, as tosca-parser and the orchestrators accept such libraries.
+UNUSED_TYPES_RULE = "unused types"
+_UNUSED_SHOWN = 10  # problems listed in one warning; the rest are counted
+
+
 def _check_type_definitions(analysis: Analysis) -> None:
     registry, sink = analysis.template.registry, analysis.sink
     from infn_cloud.tosca.types import NORMATIVE_FILE
 
     normative = str(NORMATIVE_FILE)
+    used = reachable_types(analysis.template)
+    unused: dict[str, list] = {}  # types file -> problems of types the topology does not use
     for section in SECTIONS:
         for name, typedef in registry.defs[section].items():
             if typedef.file == normative:
                 continue
-            body = typedef.body if isinstance(typedef.body, dict) else {}
-            parent = body.get("derived_from")
-            kind = section[:-6].replace("_", " ")
-            if parent is not None and registry.resolve_name(section, parent) is None:
-                if not (section == "data_types" and parent in PRIMITIVES):
-                    sink.error(
-                        typedef.file,
-                        position(body, "derived_from"),
-                        f"{kind} type '{name}'",
-                        f"derives from unknown type '{parent}'",
-                        rule="derived_from",
-                    )
-            elif registry.has_cycle(section, name):
-                sink.error(
-                    typedef.file,
-                    position(body, "derived_from"),
-                    f"{kind} type '{name}'",
-                    "has a derived_from cycle",
-                    rule="derived_from",
+            local = Collector()
+            _check_type_definition(analysis, local, section, name, typedef)
+            if (section, name) not in used:
+                unused.setdefault(typedef.file, []).extend(local.errors)
+                continue
+            origin = import_origin(analysis.template, typedef.file)
+            for problem in local.errors:
+                if problem.rule == "unknown type":  # accepted until a value needs the type
+                    bucket = sink.warn
+                    message = f"{problem.message}: values for it cannot be checked{origin}"
+                else:
+                    bucket, message = sink.error, problem.message + origin
+                bucket(
+                    problem.file,
+                    (problem.line, problem.column),
+                    problem.subject,
+                    message,
+                    value=problem.value,
+                    rule=problem.rule,
                 )
-            for key in ("properties", "attributes"):
-                definitions = body.get(key)
-                if not isinstance(definitions, dict):
-                    continue
-                for prop, definition in definitions.items():
-                    _check_definition(
-                        analysis,
-                        typedef.file,
-                        definitions,
-                        prop,
-                        definition,
-                        f"{kind} type '{name}' {'property' if key == 'properties' else 'attribute'} '{prop}'",
-                        key == "properties",
-                    )
+            for problem in local.warnings:
+                sink.warn(
+                    problem.file,
+                    (problem.line, problem.column),
+                    problem.subject,
+                    problem.message + origin,
+                    value=problem.value,
+                    rule=problem.rule,
+                )
+    for file, problems in unused.items():
+        if problems:
+            _warn_unused(analysis, file, problems)
 
 
-def _known_type(analysis, type_name) -> bool:
-    return isinstance(type_name, str) and (
-        type_name in PRIMITIVES or analysis.template.registry.get("data_types", type_name) is not None
+def _warn_unused(analysis: Analysis, file: str, problems: list) -> None:
+    shown = []
+    for problem in problems[:_UNUSED_SHOWN]:
+        text = f"line {problem.line}: {problem.subject}"
+        if problem.value is not NO_VALUE and problem.value is not None:
+            text += f" value {yaml_text(problem.value)}"
+        shown.append(f"{text}: {problem.message}")
+    if len(problems) > _UNUSED_SHOWN:
+        shown.append(f"and {len(problems) - _UNUSED_SHOWN} more")
+    analysis.sink.warn(
+        file,
+        (problems[0].line, problems[0].column),
+        "types file" + import_origin(analysis.template, file),
+        f"{len(problems)} problem(s) in types the template does not use, ignored: " + "; ".join(shown),
+        rule=UNUSED_TYPES_RULE,
     )
 
 
-def _check_definition(analysis, file, container, name, definition, subject, check_default=True) -> None:
-    sink = analysis.sink
+def import_origin(template: Template, file: str) -> str:
+    """' (imported by tpl.yaml:4 as 'URL')' for a types file a template imports; '' for the template."""
+    for entry in template.imports:
+        if entry.get("resolved") == file and entry.get("by"):
+            return f" (imported by {short_path(entry['by'])}:{entry.get('line', 0)} as '{entry['import']}')"
+    return ""
+
+
+def _check_type_definition(analysis: Analysis, sink: Collector, section, name, typedef) -> None:
+    registry = analysis.template.registry
+    context = _Context(analysis.template, sink, ValueChecker(registry, sink))
+    body = typedef.body if isinstance(typedef.body, dict) else {}
+    parent = body.get("derived_from")
+    kind = section[:-6].replace("_", " ")
+    if parent is not None and registry.resolve_name(section, parent) is None:
+        if not (section == "data_types" and parent in PRIMITIVES):
+            sink.error(
+                typedef.file,
+                position(body, "derived_from"),
+                f"{kind} type '{name}'",
+                f"derives from unknown type '{parent}'",
+                rule="derived_from",
+            )
+    elif registry.has_cycle(section, name):
+        sink.error(
+            typedef.file,
+            position(body, "derived_from"),
+            f"{kind} type '{name}'",
+            "has a derived_from cycle",
+            rule="derived_from",
+        )
+    for key in ("properties", "attributes"):
+        definitions = body.get(key)
+        if not isinstance(definitions, dict):
+            continue
+        for prop, definition in definitions.items():
+            _check_definition(
+                context,
+                typedef.file,
+                definitions,
+                prop,
+                definition,
+                f"{kind} type '{name}' {'property' if key == 'properties' else 'attribute'} '{prop}'",
+                key == "properties",
+            )
+
+
+@dataclass
+class _Context:
+    """What a definition check needs: the template, where problems go, the value checker."""
+
+    template: Template
+    sink: Collector
+    checker: ValueChecker
+
+
+def reachable_types(template: Template) -> set[tuple[str, str]]:
+    """(section, type name) of every type the topology uses, directly or through other types."""
+    registry = template.registry
+    seen: set[tuple[str, str]] = set()
+    stack: list[tuple[str, str]] = []
+
+    def add(section, name) -> None:
+        if isinstance(name, dict):
+            name = name.get("type")
+        resolved = registry.resolve_name(section, name) if isinstance(name, str) else None
+        if resolved is not None and (section, resolved) not in seen:
+            seen.add((section, resolved))
+            stack.append((section, resolved))
+
+    def add_value_type(definition, depth=0) -> None:
+        if not isinstance(definition, dict) or depth > 8:
+            return
+        add("data_types", definition.get("type"))
+        schema = definition.get("entry_schema")
+        if isinstance(schema, str):
+            add("data_types", schema)
+        else:
+            add_value_type(schema, depth + 1)
+
+    for definition in template.inputs.values():
+        add_value_type(definition)
+    for node in template.node_templates.values():
+        if not isinstance(node, dict):
+            continue
+        add("node_types", node.get("type"))
+        for entry in node.get("requirements") or [] if isinstance(node.get("requirements"), list) else []:
+            spec = next(iter(entry.values())) if isinstance(entry, dict) and len(entry) == 1 else None
+            if isinstance(spec, dict):
+                add("relationship_types", spec.get("relationship"))
+                add("capability_types", spec.get("capability"))
+                add("node_types", spec.get("node"))
+            elif isinstance(spec, str):
+                add("node_types", spec)  # a requirement may name a node type
+        artifacts = node.get("artifacts")
+        for artifact in artifacts.values() if isinstance(artifacts, dict) else []:
+            if isinstance(artifact, dict):
+                add("artifact_types", artifact.get("type"))
+    for section, kind in (("relationship_templates", "relationship_types"), ("groups", "group_types")):
+        for body in template.section(section).values():
+            if isinstance(body, dict):
+                add(kind, body.get("type"))
+    for entry in template.policies:
+        for body in entry.values() if isinstance(entry, dict) else []:
+            if isinstance(body, dict):
+                add("policy_types", body.get("type"))
+    while stack:
+        section, name = stack.pop()
+        body = registry.defs[section][name].body
+        if not isinstance(body, dict):
+            continue
+        add(section, body.get("derived_from"))
+        for key in ("properties", "attributes"):
+            items = body.get(key)
+            for definition in items.values() if isinstance(items, dict) else []:
+                add_value_type(definition)
+        capabilities = body.get("capabilities")
+        for definition in capabilities.values() if isinstance(capabilities, dict) else []:
+            add("capability_types", definition)
+        requirements = body.get("requirements")
+        for entry in requirements if isinstance(requirements, list) else []:
+            spec = next(iter(entry.values())) if isinstance(entry, dict) and len(entry) == 1 else None
+            if isinstance(spec, str):
+                spec = {"capability": spec}
+            if isinstance(spec, dict):
+                add("capability_types", spec.get("capability"))
+                add("node_types", spec.get("node"))
+                add("relationship_types", spec.get("relationship"))
+        artifacts = body.get("artifacts")
+        for artifact in artifacts.values() if isinstance(artifacts, dict) else []:
+            if isinstance(artifact, dict):
+                add("artifact_types", artifact.get("type"))
+    return seen
+
+
+def _known_type(context, type_name) -> bool:
+    return isinstance(type_name, str) and (
+        type_name in PRIMITIVES or context.template.registry.get("data_types", type_name) is not None
+    )
+
+
+def _check_definition(context, file, container, name, definition, subject, check_default=True) -> None:
+    sink = context.sink
     pos = position(container, name)
     if not isinstance(definition, dict):
         sink.error(file, pos, subject, "definition must be a map with at least 'type'", rule="definition")
@@ -129,20 +289,24 @@ def _check_definition(analysis, file, container, name, definition, subject, chec
     if type_name is None:
         sink.error(file, pos, subject, "has no type", rule="type")
         return
-    if not _known_type(analysis, type_name):
+    if not _known_type(context, type_name):
         sink.error(
-            file, position(definition, "type"), subject, f"unknown data type '{type_name}'", rule="type"
+            file,
+            position(definition, "type"),
+            subject,
+            f"unknown data type '{type_name}'",
+            rule="unknown type",
         )
         return
     schema = definition.get("entry_schema")
     schema_type = schema.get("type") if isinstance(schema, dict) else schema
-    if schema is not None and not _known_type(analysis, schema_type):
+    if schema is not None and not _known_type(context, schema_type):
         sink.error(
             file,
             position(definition, "entry_schema"),
             subject,
             f"unknown entry_schema type '{schema_type}'",
-            rule="type",
+            rule="unknown type",
         )
         return
     default = definition.get("default")
@@ -150,11 +314,11 @@ def _check_definition(analysis, file, container, name, definition, subject, chec
         where = Where(
             file, position(definition, "default"), subject + " default", raw_text(definition, "default")
         )
-        analysis.checker.check(
+        context.checker.check(
             default, type_name, where, entry_schema=schema, constraints=definition.get("constraints")
         )
     elif definition.get("constraints") is not None:
-        analysis.checker.normalise_constraints(definition.get("constraints"), Where(file, pos, subject))
+        context.checker.normalise_constraints(definition.get("constraints"), Where(file, pos, subject))
 
 
 # -- inputs -----------------------------------------------------------------------------
@@ -471,7 +635,7 @@ def _parse_requirements(analysis, node_name, node, type_name) -> list[Requiremen
                 file,
                 pos,
                 f"node '{node_name}' requirement",
-                f"must be a single-key map, got {entry!r}",
+                f"must be a single-key map, got {yaml_text(entry)}",
                 rule="structure",
             )
             continue
@@ -512,7 +676,9 @@ def _parse_requirements(analysis, node_name, node, type_name) -> list[Requiremen
                 else:
                     relationship = rel
         elif spec is not None:
-            sink.error(file, pos, subject, f"must name a node template, got {spec!r}", rule="structure")
+            sink.error(
+                file, pos, subject, f"must name a node template, got {yaml_text(spec)}", rule="structure"
+            )
             continue
         if isinstance(relationship, dict):
             relationship = relationship.get("type")

@@ -13,7 +13,7 @@ import signal
 import threading
 import time
 
-from infn_cloud.tosca.model import Collector
+from infn_cloud.tosca.model import Collector, yaml_text
 from infn_cloud.tosca.types import PRIMITIVES, TypeRegistry
 from infn_cloud.tosca.units import KINDS, Scalar, UnitError, Version, parse_scalar
 from infn_cloud.tosca.yamlio import Mapping, Sequence, position, raw_text
@@ -30,6 +30,9 @@ FUNCTIONS = frozenset(
         "get_artifact",
     }
 )
+# Quoted numbers the production parsers convert ('-1', "8080", '1.5e3'): decimal digits only.
+_INTEGER_RE = re.compile(r"[-+]?[0-9]+")
+_FLOAT_RE = re.compile(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
 OPERATORS = (
     "equal",
     "greater_than",
@@ -94,7 +97,11 @@ class ValueChecker:
             return None
         if not isinstance(type_name, str):
             self.sink.error(
-                where.file, where.pos, where.subject, f"has no valid type ({type_name!r})", rule="type"
+                where.file,
+                where.pos,
+                where.subject,
+                f"has no valid type ({yaml_text(type_name)})",
+                rule="type",
             )
             return value
         if type_name in PRIMITIVES:
@@ -104,6 +111,11 @@ class ValueChecker:
         if ok and constraints:
             self.check_constraints(value, type_name, constraints, where)
         return value
+
+    def _coerced(self, where, value, message, type_name):
+        """A value of another type that tosca-parser and the orchestrators convert: accepted,
+        with a warning (an error under `validate --strict`)."""
+        self.sink.warn(where.file, where.pos, where.subject, message, value=value, rule=f"type {type_name}")
 
     def _fail_type(self, value, type_name, where, detail=""):
         message = f"expected {_article(type_name)}" + (f" ({detail})" if detail else "")
@@ -127,18 +139,42 @@ class ValueChecker:
                     rule="type string",
                 )
                 return text, True
+            if isinstance(value, bool):  # tosca-parser and the orchestrators take it as text
+                text = where.raw if isinstance(where.raw, str) else yaml_text(value)
+                self._coerced(
+                    where, value, f"boolean used as a string, read as '{text}' (quote it)", type_name
+                )
+                return text, True
             return self._fail_type(value, type_name, where)
         if type_name == "integer":
             if isinstance(value, int) and not isinstance(value, bool):
                 return value, True
+            if isinstance(value, str) and _INTEGER_RE.fullmatch(value.strip()):
+                number = int(value.strip())
+                self._coerced(
+                    where, value, f"quoted number read as the integer {number} (unquote it)", type_name
+                )
+                return number, True
             return self._fail_type(value, type_name, where)
         if type_name == "float":
             if isinstance(value, int | float) and not isinstance(value, bool):
                 return value, True
+            if isinstance(value, str) and _FLOAT_RE.fullmatch(value.strip()):
+                number = float(value.strip())
+                self._coerced(
+                    where, value, f"quoted number read as the float {number} (unquote it)", type_name
+                )
+                return number, True
             return self._fail_type(value, type_name, where)
         if type_name == "boolean":
             if isinstance(value, bool):
                 return value, True
+            if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+                flag = value.strip().lower() == "true"
+                self._coerced(
+                    where, value, f"quoted boolean read as {yaml_text(flag)} (unquote it)", type_name
+                )
+                return flag, True
             return self._fail_type(value, type_name, where, "true or false")
         if type_name == "null":
             return (value, True) if value is None else self._fail_type(value, type_name, where)
@@ -320,7 +356,7 @@ class ValueChecker:
                         where.file,
                         position(constraints),
                         where.subject,
-                        f"invalid constraint {entry!r}: expected a single-key map "
+                        f"invalid constraint {yaml_text(entry)}: expected a single-key map "
                         "such as '- less_or_equal: 32'",
                         rule="constraints",
                     )
@@ -347,7 +383,7 @@ class ValueChecker:
         if type_name == "string" and isinstance(arg, int | float) and not isinstance(arg, bool):
             return raw if isinstance(raw, str) else str(arg)
         if type_name in ("integer", "float") and (isinstance(arg, bool) or not isinstance(arg, int | float)):
-            raise UnitError(f"{arg!r} is not a number")
+            raise UnitError(f"{yaml_text(arg)} is not a number")
         base = self.registry.data_type_base(type_name) if type_name not in PRIMITIVES else None
         if base:
             return self._coerce_arg(arg, base, raw)
@@ -396,7 +432,11 @@ class ValueChecker:
                 args = self._coerce_arg(arg, type_name, raw_text(container, op))
         except (UnitError, re.error, TypeError) as exc:
             self.sink.error(
-                where.file, pos, where.subject, f"invalid constraint {op}: {arg!r}: {exc}", rule="constraints"
+                where.file,
+                pos,
+                where.subject,
+                f"invalid constraint {op}: {yaml_text(arg)}: {exc}",
+                rule="constraints",
             )
             return False
         rule = f"{op} {show_arg(arg)}"
@@ -409,7 +449,7 @@ class ValueChecker:
                 where.file,
                 pos,
                 where.subject,
-                f"constraint pattern {arg!r} takes too long to match this value (more than "
+                f"constraint pattern {yaml_text(arg)} takes too long to match this value (more than "
                 f"{PATTERN_SECONDS} s, or {PATTERN_BUDGET} s for all patterns; catastrophic "
                 "backtracking): use a pattern without nested repetition",
                 rule="constraints",
