@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 import sys
 import threading
 import time
@@ -42,7 +41,10 @@ from typing import TextIO
 MODES = ("live", "plain", "verbose", "quiet")
 MAX_HOST_ROWS = 12
 REFRESH_PER_SECOND = 4
-_WAVE_RE = re.compile(r"\bwave (\d+)\b")
+# playbooks/configure.yml applies each wave's software entries with a task of this name (in
+# playbooks/tasks/): its k-th start is the start of the plan's k-th wave. Renaming it there
+# fails tests/unit/cli/test_progress_view.py.
+WAVE_TASK = "Apply the software entries of this wave"
 _DONE_EVENTS = ("runner_on_ok", "runner_on_skipped", "runner_on_failed", "runner_on_unreachable")
 _STYLE = {
     "waiting": "dim",
@@ -188,6 +190,7 @@ class ProgressView:
         # configure: waves from the deployment document, the current one, its hosts
         self.plan_waves: dict[int, dict[str, int]] | None = None
         self.wave: int | None = None
+        self.waves_started = 0
         self.wave_label = ""
         self.wave_started = self.started
         self.hosts: dict[str, HostState] = {}
@@ -292,6 +295,7 @@ class ProgressView:
                 self.hosts = {}
             if name == "configure":
                 self.plan_waves = self._read_waves()
+                self.waves_started = 0
         if ended:
             self.message(ended)
         self.message(f"== {name}{' at ' + self.site if self.site else ''}{': ' + detail if detail else ''}")
@@ -317,6 +321,8 @@ class ProgressView:
         data = event.get("event_data") or {}
         if kind == "playbook_on_play_start":
             self._play_start(str(data.get("play") or data.get("name") or ""))
+        elif kind == "playbook_on_task_start" and data.get("task") == WAVE_TASK:
+            self._wave_start()
         elif kind == "runner_on_start":
             self._task_start(data)
         elif kind in _DONE_EVENTS:
@@ -324,43 +330,36 @@ class ProgressView:
         elif kind == "playbook_on_stats":
             self._stats(data)
 
-    def _wave_index(self, wave: int) -> tuple[int, int | None]:
-        if self.plan_waves:
-            known = sorted(self.plan_waves)
-            return (known.index(wave) + 1 if wave in known else wave + 1), len(known)
-        return wave + 1, None
-
     def _play_start(self, play: str) -> None:
-        match = _WAVE_RE.search(play)
-        line = ended = None
         with self._lock:
-            if match is None:
-                if self.wave is not None:
-                    ended = self._end_wave()
-                self.wave_label = play
-                if self.mode == "verbose":
-                    line = f"   play: {play}"
-            else:
-                wave = int(match.group(1))
-                if self.plan_waves is not None and wave not in self.plan_waves:
-                    return  # a play of the playbook with no host in this deployment
-                if self.wave is not None:
-                    ended = self._end_wave()
-                self.wave = wave
-                self.wave_started = time.monotonic()
-                index, count = self._wave_index(wave)
-                self.wave_label = f"wave {index}/{count or '?'}"
-                planned = (self.plan_waves or {}).get(wave) or {}
-                self.hosts = {h: HostState(estimate=n) for h, n in sorted(planned.items())}
-                total = sum(planned.values())
-                line = (
-                    f"== configure {self.wave_label}"
-                    + (f" at {self.site}" if self.site else "")
-                    + (f": {len(planned)} host(s), ~{total} tasks" if planned else "")
-                )
-        for text in (ended, line):
-            if text:
-                self.message(text)
+            ended = self._end_wave() if self.wave is not None else None
+            self.wave_label = "preparing"
+        if ended:
+            self.message(ended)
+        if self.mode == "verbose":
+            self._print(f"   play: {play}")
+
+    def _wave_start(self) -> None:
+        """The k-th start of WAVE_TASK: the k-th wave of the plan (in wave order) begins."""
+        with self._lock:
+            ended = self._end_wave() if self.wave is not None else None
+            self.waves_started += 1
+            known = sorted(self.plan_waves or {})
+            number = self.waves_started
+            self.wave = known[number - 1] if number <= len(known) else number - 1
+            self.wave_started = time.monotonic()
+            self.wave_label = f"wave {number}/{len(known) or '?'}"
+            planned = (self.plan_waves or {}).get(self.wave) or {}
+            self.hosts = {h: HostState(estimate=n) for h, n in sorted(planned.items())}
+            total = sum(planned.values())
+            line = (
+                f"== configure {self.wave_label}"
+                + (f" at {self.site}" if self.site else "")
+                + (f": {len(planned)} host(s), ~{total} tasks" if planned else "")
+            )
+        if ended:
+            self.message(ended)
+        self.message(line)
 
     def _host(self, name: str) -> HostState:
         state = self.hosts.get(name)
@@ -492,8 +491,10 @@ class ProgressView:
                 last = self.failures[-1]
                 parts.append(
                     Text(
-                        self._clean(f"failed: {last['host']}: {last['task']}: {last['msg']}")[:400],
+                        self._clean(f"failed: {last['host']}: {last['task']}: {last['msg']}"),
                         style="bold red",
+                        no_wrap=True,
+                        overflow="ellipsis",
                     )
                 )
         return Group(*parts)
