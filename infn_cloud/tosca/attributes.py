@@ -23,6 +23,8 @@ import copy
 import json
 from typing import Any
 
+from infn_cloud.tosca import functions
+
 ADDRESS_ATTRIBUTES = ("private_address", "ip_address", "public_address", "endpoint")
 
 
@@ -101,16 +103,10 @@ class _Resolver:
                 if key == "get_attribute":
                     return self.get_attribute(args)
                 if key == "concat" and isinstance(args, list):
-                    parts = [self.resolve(a) for a in args]
-                    if any(p is None for p in parts):
-                        return None
-                    return "".join(p if isinstance(p, str) else json.dumps(p) for p in parts)
+                    return functions.concat([self.resolve(a) for a in args], final=True)
                 if key == "join" and isinstance(args, list) and args:
-                    items = self.resolve(args[0])
-                    delimiter = args[1] if len(args) > 1 else ""
-                    if not isinstance(items, list):
-                        items = [items]
-                    return delimiter.join("" if i is None else str(i) for i in items)
+                    delimiter = args[1] if len(args) > 1 else None
+                    return functions.join(self.resolve(args[0]), delimiter, final=True)
             return {k: self.resolve(v) for k, v in value.items()}
         if isinstance(value, list):
             return [self.resolve(v) for v in value]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from infn_cloud.errors import ValidationError
-from infn_cloud.tosca import roles, secret_values
+from infn_cloud.tosca import functions, roles, secret_values
 from infn_cloud.tosca.units import Scalar, Version, parse_scalar
 from infn_cloud.tosca.validate import Analysis, host_of, is_secret_input
 from infn_cloud.tosca.values import FUNCTIONS, is_function, to_plain
@@ -166,37 +166,17 @@ class Resolver:
         return {"get_artifact": list(args) if isinstance(args, list) else args}
 
     def _fn_concat(self, args, ctx):
-        parts = [self.resolve(a, ctx) for a in args]
-        if all(_is_text(p) for p in parts):
-            return "".join(_text(p) for p in parts)
-        return {"concat": parts}
+        return functions.concat([self.resolve(a, ctx) for a in args], final=False)
 
     def _fn_join(self, args, ctx):
-        items = self.resolve(args[0], ctx)
-        delimiter = args[1] if len(args) > 1 else ""
-        if isinstance(items, list) and all(_is_text(p) for p in items):
-            return delimiter.join(_text(p) for p in items)
-        return {"join": [items, delimiter] if len(args) > 1 else [items]}
+        delimiter = args[1] if len(args) > 1 else None
+        return functions.join(self.resolve(args[0], ctx), delimiter, final=False)
 
     def _fn_token(self, args, ctx):
-        text = self.resolve(args[0], ctx)
-        if not isinstance(text, str):
-            return {"token": [text, args[1], args[2]]}
-        parts = [text]
-        for delimiter in args[1]:
-            parts = [piece for part in parts for piece in part.split(delimiter)]
-        if not 0 <= args[2] < len(parts):
-            self.warnings.append(f"token {args}: index {args[2]} out of range for '{text}'; left unresolved")
-            return {"token": [text, args[1], args[2]]}
-        return parts[args[2]]
-
-
-def _is_text(value) -> bool:
-    return isinstance(value, str | int | float) and not isinstance(value, bool)
-
-
-def _text(value) -> str:
-    return str(value)
+        value, problem = functions.token(self.resolve(args[0], ctx), args[1], args[2])
+        if problem:
+            self.warnings.append(f"token {args}: {problem}; left unresolved")
+        return value
 
 
 def _index(value, path):
