@@ -7,10 +7,9 @@ import re
 import secrets
 import string
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
+from infn_cloud import module_utils
 from infn_cloud.errors import NotFoundError, ValidationError
+from infn_cloud.module_utils import check_deployment_id
 
 # Letters and digits only: generated secrets end up in config files of many services
 # (HTCondor, JupyterHub, S3 gateways) where quoting rules differ; 62 symbols still give
@@ -28,7 +27,9 @@ def generate_secret(n: int = DEFAULT_SECRET_LENGTH) -> str:
 
 
 def check_name(value: str, what: str) -> str:
-    """Deployment ids and secret names become file names and Vault path segments."""
+    """Secret names (and Vault user names) become file names and Vault path segments.
+
+    Deployment ids have their own, stricter rule: ``check_deployment_id``."""
     if not isinstance(value, str) or not _NAME.match(value):
         raise ValidationError(
             f"invalid {what} {value!r}: expected 1-128 letters, digits, '_', '.' or '-', "
@@ -38,13 +39,12 @@ def check_name(value: str, what: str) -> str:
 
 
 def generate_ssh_keypair(comment: str) -> tuple[str, str]:
-    """(private key in OpenSSH PEM format, public key line 'ssh-ed25519 AAAA... comment')."""
-    key = Ed25519PrivateKey.generate()
-    private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
-    ).decode("ascii")
-    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-    return private, f"{public.decode('ascii')} {comment}"
+    """(private key in OpenSSH PEM format, public key line 'ssh-ed25519 AAAA... comment').
+
+    The collection's one generator (plugins/module_utils/_deployment.py), shared with the
+    infn.cloud.ssh_keypair module.
+    """
+    return module_utils.load("_deployment").generate_ssh_keypair(comment)
 
 
 class SecretStore(abc.ABC):
@@ -112,7 +112,7 @@ class SecretStore(abc.ABC):
 
     def ensure_ssh_keypair(self, deployment_id: str) -> str:
         """The deployment's ed25519 public key (OpenSSH line); the keypair is created on first use."""
-        check_name(deployment_id, "deployment id")
+        check_deployment_id(deployment_id)
         existing = self._read_keypair(deployment_id)
         if existing:
             return existing["public_key"]
@@ -122,7 +122,7 @@ class SecretStore(abc.ABC):
 
     def ssh_private_key(self, deployment_id: str) -> str:
         """The deployment's private key (OpenSSH PEM) for ansible-runner's ``ssh_key=``."""
-        check_name(deployment_id, "deployment id")
+        check_deployment_id(deployment_id)
         existing = self._read_keypair(deployment_id)
         if not existing:
             raise NotFoundError(f"deployment {deployment_id} has no SSH keypair in {self.describe()}")

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from infn_cloud.errors import NotFoundError, OperationFailed, ValidationError
+from infn_cloud.module_utils import check_deployment_id
 from infn_cloud.paths import state_home
 from infn_cloud.secrets.base import SecretStore, check_name, generate_secret
 
@@ -127,7 +128,7 @@ class LocalVaultStore(SecretStore):
         return f"Ansible Vault files in {self.directory}"
 
     def path(self, deployment_id: str) -> Path:
-        return self.directory / f"{check_name(deployment_id, 'deployment id')}.vault"
+        return self.directory / f"{check_deployment_id(deployment_id)}.vault"
 
     @contextlib.contextmanager
     def _locked(self, deployment_id: str) -> Iterator[Path]:

@@ -8,6 +8,10 @@ infn.cloud.ssh_keypair module so playbooks and the CLI find the same keys:
 
 The policy ``playbooks/vault_configure.yml`` installs gives every IAM user write access to
 ``users/<their user claim>/`` only.
+
+The client is the collection's one Vault client, ``plugins/module_utils/_vault.py`` (the
+modules and the vault_secret lookup use it too): same options, same validation, same login
+and KV code. Its option errors become UsageError, its Vault errors OperationFailed.
 """
 
 from __future__ import annotations
@@ -17,9 +21,12 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from infn_cloud import module_utils
 from infn_cloud.errors import OperationFailed, UsageError
+from infn_cloud.module_utils import check_deployment_id
 from infn_cloud.secrets.base import SecretStore, check_name
 
+# Environment of the CLI -> option of the Vault client (the modules' option names).
 ENV = {
     "url": "INFN_CLOUD_VAULT_ADDR",
     "token": "INFN_CLOUD_VAULT_TOKEN",
@@ -28,13 +35,12 @@ ENV = {
     "jwt_file": "INFN_CLOUD_VAULT_JWT_FILE",
     "role_id": "INFN_CLOUD_VAULT_ROLE_ID",
     "secret_id_file": "INFN_CLOUD_VAULT_SECRET_ID_FILE",
-    "auth_mount": "INFN_CLOUD_VAULT_AUTH_MOUNT",
-    "mount": "INFN_CLOUD_VAULT_MOUNT",
+    "auth_mount_point": "INFN_CLOUD_VAULT_AUTH_MOUNT",
+    "engine_mount_point": "INFN_CLOUD_VAULT_MOUNT",
     "user": "INFN_CLOUD_VAULT_USER",
     "namespace": "INFN_CLOUD_VAULT_NAMESPACE",
     "ca_cert": "INFN_CLOUD_VAULT_CACERT",
 }
-AUTH_METHODS = ("token", "approle", "jwt")
 
 
 def _read_file(path: str, what: str) -> str:
@@ -46,40 +52,42 @@ def _read_file(path: str, what: str) -> str:
 
 
 class VaultStore(SecretStore):
+    """Connection options are the Vault modules' (plugins/doc_fragments/vault.py): ``url``,
+    ``auth_method`` (token, approle, jwt), ``token``, ``role_id``, ``secret_id``, ``jwt``,
+    ``role``, ``auth_mount_point``, ``engine_mount_point``, ``namespace``, ``validate_certs``,
+    ``ca_cert``, ``timeout``; plus ``user``, the ``users/<user>`` subtree of this CLI user.
+    ``environ``: where unset url/token/namespace are looked up (default: the process's).
+    """
+
     kind = "vault"
 
     def __init__(
         self,
-        url: str,
+        url: str | None = None,
         *,
         user: str | None = None,
-        auth_method: str = "token",
-        token: str | None = None,
-        role: str | None = None,
-        jwt: str | None = None,
-        role_id: str | None = None,
-        secret_id: str | None = None,
-        auth_mount: str | None = None,
-        mount: str = "secret",
-        namespace: str | None = None,
-        verify: bool | str = True,
-        timeout: int = 30,
-        client: Any = None,
+        environ: Mapping[str, str] | None = None,
+        client_factory: Any = None,
+        **options: Any,
     ):
-        if auth_method not in AUTH_METHODS:
-            raise UsageError(f"Vault auth method {auth_method!r} is not one of {', '.join(AUTH_METHODS)}")
-        required = {"token": ["token"], "approle": ["role_id", "secret_id"], "jwt": ["role", "jwt"]}
-        given = {"token": token, "role_id": role_id, "secret_id": secret_id, "role": role, "jwt": jwt}
-        missing = [name for name in required[auth_method] if not given[name]]
-        if missing:
-            raise UsageError(f"Vault auth method {auth_method} needs: {', '.join(missing)}")
-        self.url = url
+        vault = module_utils.load("_vault")
+        self._vault = vault
+        try:
+            self.options = vault.VaultOptions(environ=environ, url=url, **options)
+        except vault.VaultOptionError as exc:
+            raise UsageError(
+                f"Vault: {exc}",
+                details=[
+                    "infn-cloud reads these options from "
+                    + ", ".join(f"{var} ({name})" for name, var in ENV.items())
+                    + " (docs/secrets.md)"
+                ],
+            ) from None
+        self.url = self.options.url
+        self.mount = self.options.engine_mount_point
         self.user = check_name(user or getpass.getuser(), "Vault user")
-        self.mount = mount
-        self._auth = (auth_method, given, auth_mount or (None if auth_method == "token" else auth_method))
-        self._client_args = dict(url=url, namespace=namespace, verify=verify, timeout=timeout)
-        self._client = client
-        self._logged_in = False
+        self._client_factory = client_factory
+        self._conn = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> VaultStore:
@@ -90,127 +98,66 @@ class VaultStore(SecretStore):
         """
         env = os.environ if environ is None else environ
         kwargs: dict[str, Any] = {}
-        for key in (
-            "url",
-            "token",
-            "auth_method",
-            "role",
-            "role_id",
-            "auth_mount",
-            "mount",
-            "user",
-            "namespace",
-        ):
-            if env.get(ENV[key]):
+        for key in ENV:
+            if key not in ("jwt_file", "secret_id_file", "ca_cert") and env.get(ENV[key]):
                 kwargs[key] = env[ENV[key]]
         if env.get(ENV["jwt_file"]):
             kwargs["jwt"] = _read_file(env[ENV["jwt_file"]], "JWT")
         if env.get(ENV["secret_id_file"]):
             kwargs["secret_id"] = _read_file(env[ENV["secret_id_file"]], "AppRole secret id")
         if env.get(ENV["ca_cert"]):
-            kwargs["verify"] = env[ENV["ca_cert"]]
+            kwargs["ca_cert"] = env[ENV["ca_cert"]]
         kwargs.update(overrides)
         if not kwargs.get("url"):
             raise UsageError(f"no Vault address: set {ENV['url']}")
-        return cls(**kwargs)
+        return cls(environ=env, **kwargs)
 
     def describe(self) -> str:
         return f"Vault {self.url} ({self.mount}/users/{self.user}/deployments)"
 
     # connection --------------------------------------------------------------------
     @property
-    def client(self):
-        if self._client is None:
-            import hvac  # deferred: the local backend must work without contacting Vault
-
-            # token="" rather than None: hvac would otherwise pick up VAULT_TOKEN/~/.vault-token.
-            self._client = hvac.Client(token="", **self._client_args)
-        if not self._logged_in:
-            self._login()
-        return self._client
-
-    def _login(self) -> None:
-        method, given, auth_mount = self._auth
-        try:
-            if method == "token":
-                self._client.token = given["token"]
-            elif method == "approle":
-                self._client.auth.approle.login(
-                    role_id=given["role_id"], secret_id=given["secret_id"], mount_point=auth_mount
-                )
-            else:
-                self._client.auth.jwt.jwt_login(role=given["role"], jwt=given["jwt"], path=auth_mount)
-            authenticated = self._client.is_authenticated()
-        except Exception as exc:
-            raise OperationFailed(
-                f"login to Vault at {self.url} ({method}) failed: {_describe(exc)}"
-            ) from None
-        if not authenticated:
-            raise OperationFailed(f"Vault at {self.url} rejected the {method} credentials")
-        self._logged_in = True
+    def conn(self):
+        """The logged-in client, on first use (the local backend never contacts Vault)."""
+        if self._conn is None:
+            try:
+                conn = self._vault.VaultConnection(self.options, client_factory=self._client_factory)
+            except self._vault.VaultOptionError as exc:  # hvac missing
+                raise UsageError(f"Vault: {exc}") from None
+            try:
+                conn.login()
+            except self._vault.VaultError as exc:
+                raise OperationFailed(str(exc)) from None
+            self._conn = conn
+        return self._conn
 
     def close(self) -> None:
         """Revoke a token obtained by logging in (approle/jwt); a given token is left alone."""
-        if self._logged_in and self._auth[0] != "token":
-            try:
-                self._client.auth.token.revoke_self()
-            except Exception:  # noqa: S110 - best effort, the token also expires with its TTL
-                pass
-        self._logged_in = False
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _kv(self, operation: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return getattr(self.conn, operation)(*args, **kwargs)
+        except self._vault.VaultError as exc:
+            raise OperationFailed(str(exc)) from None
 
     # KV helpers ---------------------------------------------------------------------
     def _base(self, deployment_id: str) -> str:
-        return f"users/{self.user}/deployments/{check_name(deployment_id, 'deployment id')}"
+        return f"users/{self.user}/deployments/{check_deployment_id(deployment_id)}"
 
     def _read(self, path: str) -> dict | None:
-        import hvac.exceptions
-
-        kv = self.client.secrets.kv.v2
-        try:
-            response = kv.read_secret_version(
-                path=path, mount_point=self.mount, raise_on_deleted_version=False
-            )
-        except hvac.exceptions.InvalidPath:
-            return None
-        except Exception as exc:
-            raise OperationFailed(
-                f"reading {self.mount}/{path} from {self.url} failed: {_describe(exc)}"
-            ) from None
-        data = (response.get("data") or {}).get("data")
-        if data is None:
-            return None
-        return {"data": data, "version": response["data"]["metadata"]["version"]}
+        return self._kv("kv_read", path)
 
     def _write(self, path: str, data: dict, cas: int | None = None) -> None:
-        try:
-            self.client.secrets.kv.v2.create_or_update_secret(
-                path=path, secret=data, cas=cas, mount_point=self.mount
-            )
-        except Exception as exc:
-            raise OperationFailed(
-                f"writing {self.mount}/{path} to {self.url} failed: {_describe(exc)}"
-            ) from None
+        self._kv("kv_write", path, data, cas=cas)
 
     def _delete(self, path: str) -> None:
-        try:
-            self.client.secrets.kv.v2.delete_metadata_and_all_versions(path=path, mount_point=self.mount)
-        except Exception as exc:
-            raise OperationFailed(
-                f"deleting {self.mount}/{path} at {self.url} failed: {_describe(exc)}"
-            ) from None
+        self._kv("kv_delete", path)
 
     def _list(self, path: str) -> list[str]:
-        import hvac.exceptions
-
-        try:
-            response = self.client.secrets.kv.v2.list_secrets(path=path, mount_point=self.mount)
-        except hvac.exceptions.InvalidPath:
-            return []
-        except Exception as exc:
-            raise OperationFailed(
-                f"listing {self.mount}/{path} at {self.url} failed: {_describe(exc)}"
-            ) from None
-        return list((response.get("data") or {}).get("keys") or [])
+        return self._kv("kv_list", path)
 
     # SecretStore ------------------------------------------------------------------------
     def put(self, deployment_id: str, name: str, value: str) -> None:
@@ -258,11 +205,3 @@ class VaultStore(SecretStore):
     def _write_keypair(self, deployment_id: str, keypair: dict[str, str]) -> None:
         # cas=0: only create. A concurrent writer makes this fail instead of replacing its key.
         self._write(f"{self._base(deployment_id)}/ssh", keypair, cas=0)
-
-
-def _describe(exc: Exception) -> str:
-    """hvac exceptions carry Vault's error list; requests' carry the URL (never a secret)."""
-    errors = getattr(exc, "errors", None)
-    if errors:
-        return f"{type(exc).__name__}: {'; '.join(str(e) for e in errors)}"
-    return f"{type(exc).__name__}: {exc}"

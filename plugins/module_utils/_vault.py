@@ -1,7 +1,8 @@
 # Copyright: infn.cloud developers
 # Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
 # SPDX-License-Identifier: Apache-2.0
-"""Shared Vault/OpenBao access for infn.cloud modules and the vault_secret lookup.
+"""The one Vault/OpenBao client of infn.cloud: the modules, the vault_secret lookup and the
+infn-cloud CLI (infn_cloud.secrets.VaultStore) all use it.
 
 One option adapter (VaultOptions) turns either AnsibleModule params or a lookup's
 get_option() into a validated connection description; VaultConnection logs in and
@@ -86,27 +87,32 @@ def check_path(path, what="path"):
 
 
 class VaultOptions:
-    """Validated connection options, built from any ``get(name)`` callable."""
+    """Validated connection options, built from any ``get(name)`` callable.
+
+    Options left unset fall back to INFN_CLOUD_VAULT_ADDR, INFN_CLOUD_VAULT_TOKEN and
+    INFN_CLOUD_VAULT_NAMESPACE of ``environ`` (default: the process environment).
+    """
 
     NAMES = tuple(vault_argument_spec())
 
-    def __init__(self, **values):
+    def __init__(self, environ=None, **values):
+        env = os.environ if environ is None else environ
         defaults = {k: v.get("default") for k, v in vault_argument_spec().items()}
         unknown = set(values) - set(defaults)
         if unknown:
             raise VaultOptionError("unknown Vault options: %s" % ", ".join(sorted(unknown)))
         merged = dict(defaults)
         merged.update({k: v for k, v in values.items() if v is not None})
-        self.url = merged["url"] or os.environ.get(ENV_ADDR)
+        self.url = merged["url"] or env.get(ENV_ADDR)
         self.auth_method = merged["auth_method"]
-        self.token = merged["token"] or os.environ.get(ENV_TOKEN)
+        self.token = merged["token"] or env.get(ENV_TOKEN)
         self.role_id = merged["role_id"]
         self.secret_id = merged["secret_id"]
         self.jwt = merged["jwt"]
         self.role = merged["role"]
         self.auth_mount_point = merged["auth_mount_point"] or DEFAULT_AUTH_MOUNTS.get(self.auth_method)
         self.engine_mount_point = merged["engine_mount_point"]
-        self.namespace = merged["namespace"] or os.environ.get(ENV_NAMESPACE)
+        self.namespace = merged["namespace"] or env.get(ENV_NAMESPACE)
         self.validate_certs = merged["validate_certs"]
         self.ca_cert = merged["ca_cert"]
         self.timeout = merged["timeout"]

@@ -27,7 +27,10 @@ attributes:
     support: full
 options:
   deployment_id:
-    description: Deployment the keypair belongs to.
+    description:
+      - Deployment the keypair belongs to (C(infn-cloud deploy) uses UUIDs).
+      - The rule every infn.cloud component applies to deployment ids, 1-40 lower-case letters,
+        digits and C(-), starting with a letter or digit; anything else fails the task.
     type: str
     required: true
   user:
@@ -107,9 +110,14 @@ generated:
 
 import base64
 import hashlib
-import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.infn.cloud.plugins.module_utils._deployment import (
+    CRYPTOGRAPHY_IMPORT_ERROR,
+    HAS_CRYPTOGRAPHY,
+    deployment_id_problem,
+    generate_ssh_keypair,
+)
 from ansible_collections.infn.cloud.plugins.module_utils._vault import (
     HAS_HVAC,
     HVAC_IMPORT_ERROR,
@@ -121,25 +129,6 @@ from ansible_collections.infn.cloud.plugins.module_utils._vault import (
     vault_argument_spec,
 )
 
-try:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    HAS_CRYPTOGRAPHY = True
-    CRYPTOGRAPHY_IMPORT_ERROR = None
-except ImportError:
-    HAS_CRYPTOGRAPHY = False
-    CRYPTOGRAPHY_IMPORT_ERROR = traceback.format_exc()
-
-
-def generate_keypair(comment):
-    key = Ed25519PrivateKey.generate()
-    private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
-    ).decode("ascii")
-    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-    return private, "%s %s" % (public.decode("ascii"), comment)
-
 
 def fingerprint(public_key):
     blob = base64.b64decode(public_key.split()[1])
@@ -149,13 +138,13 @@ def fingerprint(public_key):
 
 def run(module, conn):
     params = module.params
+    problem = deployment_id_problem(params["deployment_id"])
+    if problem:
+        module.fail_json(msg="deployment_id: %s" % problem)
     if params["path"]:
         path = check_path(params["path"])
     else:
-        path = "users/%s/deployments/%s/ssh" % (
-            check_path(params["user"], "user"),
-            check_path(params["deployment_id"], "deployment_id"),
-        )
+        path = "users/%s/deployments/%s/ssh" % (check_path(params["user"], "user"), params["deployment_id"])
     current = conn.kv_read(path)
     stored = current["data"] if current else None
     if stored is not None and not (stored.get("private_key") and stored.get("public_key")):
@@ -186,7 +175,7 @@ def run(module, conn):
     if module.check_mode:
         result["public_key"] = None
         return finish(result)
-    private, public = generate_keypair(params["comment"] or "infn-cloud:%s" % params["deployment_id"])
+    private, public = generate_ssh_keypair(params["comment"] or "infn-cloud:%s" % params["deployment_id"])
     # cas pins the write to the version read above: two concurrent runs cannot both
     # install different keys; the loser fails instead of silently replacing the winner's key.
     conn.kv_write(

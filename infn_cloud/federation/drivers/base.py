@@ -21,7 +21,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
-from infn_cloud.errors import OperationFailed, UsageError
+from infn_cloud.errors import OperationFailed
+from infn_cloud.module_utils import check_deployment_id  # noqa: F401 - the one rule, re-exported for the drivers
 
 Progress = Callable[[str], None] | None
 
@@ -33,18 +34,6 @@ LABEL_INDEX = "org.infn.cloud.index"
 # Test hook (documented in docs/federation.md): comma-separated site names whose driver
 # refuses to create anything, as `fail_on_create: true` in the registry does.
 FAIL_SITES_ENV = "INFN_CLOUD_FAIL_SITES"
-
-_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
-
-
-def check_deployment_id(deployment_id: str) -> str:
-    """Ids become container, volume and server names: lower-case letters, digits and dashes."""
-    if not isinstance(deployment_id, str) or not _ID_RE.match(deployment_id):
-        raise UsageError(
-            f"invalid deployment id {deployment_id!r}",
-            details=["expected 1-40 characters: lower-case letters, digits and '-', starting alphanumeric"],
-        )
-    return deployment_id
 
 
 def node_slug(name: str) -> str:

@@ -51,7 +51,7 @@ def test_ambient_vault_token_is_never_used(bao, monkeypatch, tmp_path):
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("VAULT_TOKEN", bao.root_token)
     monkeypatch.delenv("INFN_CLOUD_VAULT_TOKEN", raising=False)
-    with pytest.raises(UsageError, match="needs: token"):
+    with pytest.raises(UsageError, match="needs a token"):
         open_store({"INFN_CLOUD_VAULT_ADDR": bao.url, "VAULT_TOKEN": bao.root_token})
     store = open_store({"INFN_CLOUD_VAULT_ADDR": bao.url, "INFN_CLOUD_VAULT_TOKEN": bao.root_token})
     assert isinstance(store, VaultStore)
@@ -114,7 +114,7 @@ def test_jwt_login_with_token_signed_by_test_key(bao, issuer, unique):
         auth_method="jwt",
         role="cli",
         jwt=issuer.token("alice", ["g"], aud="infn-cloud"),
-        auth_mount=mount,
+        auth_mount_point=mount,
         user=f"jwtuser{unique}",
     )
     store.put("d", "pw", "jwt-written-secret")
@@ -126,7 +126,7 @@ def test_jwt_login_with_token_signed_by_test_key(bao, issuer, unique):
         auth_method="jwt",
         role="cli",
         jwt=issuer.token("bob", [], aud="infn-cloud"),
-        auth_mount=mount,
+        auth_mount_point=mount,
         user="bob",
     )
     with pytest.raises(OperationFailed, match="permission denied"):
@@ -135,7 +135,9 @@ def test_jwt_login_with_token_signed_by_test_key(bao, issuer, unique):
     forged_jwt = TestIssuer().token(
         "alice", ["g"], aud="infn-cloud"
     )  # right claims, signed by an unknown key
-    forged = VaultStore(bao.url, auth_method="jwt", role="cli", jwt=forged_jwt, auth_mount=mount, user="x")
+    forged = VaultStore(
+        bao.url, auth_method="jwt", role="cli", jwt=forged_jwt, auth_mount_point=mount, user="x"
+    )
     with pytest.raises(OperationFailed, match="login to Vault"):
         forged.get_all("d")
 
@@ -157,11 +159,11 @@ def test_approle_login(bao, unique):
         auth_method="approle",
         role_id=role_id,
         secret_id=secret_id,
-        auth_mount=mount,
+        auth_mount_point=mount,
         user=f"svc{unique}",
     )
     assert store.ensure_ssh_keypair("d").startswith("ssh-ed25519 ")
     with pytest.raises(OperationFailed, match="login to Vault"):
         VaultStore(
-            bao.url, auth_method="approle", role_id=role_id, secret_id="wrong", auth_mount=mount
+            bao.url, auth_method="approle", role_id=role_id, secret_id="wrong", auth_mount_point=mount
         ).get_all("d")

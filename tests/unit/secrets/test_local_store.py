@@ -107,7 +107,7 @@ def test_open_store_selects_backend(monkeypatch):
     assert isinstance(open_store({}), LocalVaultStore)
     store = open_store({"INFN_CLOUD_VAULT_ADDR": "http://127.0.0.1:1", "INFN_CLOUD_VAULT_TOKEN": "t"})
     assert isinstance(store, VaultStore) and store.kind == "vault"
-    with pytest.raises(UsageError, match="needs: token"):
+    with pytest.raises(UsageError, match="needs a token"):
         open_store({"INFN_CLOUD_VAULT_ADDR": "http://127.0.0.1:1", "VAULT_TOKEN": "ambient"})
 
 
