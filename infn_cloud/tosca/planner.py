@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 from infn_cloud.errors import ValidationError
+from infn_cloud.model import ComputeNode, Plan, SoftwareEntry
 from infn_cloud.tosca import functions, roles, secret_values
 from infn_cloud.tosca.units import Scalar, Version, parse_scalar
 from infn_cloud.tosca.validate import Analysis, host_of, is_secret_input
@@ -196,153 +197,138 @@ def _index(value, path):
 
 # -- plan --------------------------------------------------------------------------------
 def build_plan(analysis: Analysis) -> dict:
+    """The plan of a validated template (its JSON: docs/tosca.md; typed: infn_cloud.model.Plan)."""
     template = analysis.template
-    registry = template.registry
     warnings: list[str] = [p.format() for p in analysis.sink.warnings]
     resolver = Resolver(analysis, warnings)
     nodes = template.node_templates
-
-    def is_a(node, base):
-        return registry.is_a("node_types", nodes[node].get("type"), base)
-
-    kinds = {}
-    for name in nodes:
-        if is_a(name, COMPUTE):
-            kinds[name] = "compute"
-        elif any(is_a(name, b) for b in STORAGE_BASES):
-            kinds[name] = "storage"
-        elif any(is_a(name, b) for b in NETWORK_BASES):
-            kinds[name] = "network"
-        elif any(is_a(name, b) for b in SOFTWARE_BASES) or host_of(analysis, name):
-            kinds[name] = "software"
-        else:
-            kinds[name] = "other"
-
+    kinds = _kinds(analysis)
     waves_of = _waves(analysis, sorted(nodes))
     wave_lists: list[list[str]] = [[] for _ in range(max(waves_of.values(), default=-1) + 1)]
     for name in sorted(nodes):
         wave_lists[waves_of[name]].append(name)
 
-    def compute_host(name):
-        seen = set()
-        current = name
-        while current and current not in seen:
-            seen.add(current)
-            if kinds.get(current) == "compute":
-                return current
-            current = host_of(analysis, current)
-        return None
+    props_of = {name: resolver.node_properties(name) for name in nodes}
+    plan_nodes = {name: _node_entry(analysis, name, kinds, props_of[name]) for name in nodes}
+    compute = {
+        name: _compute_entry(analysis, resolver, name, props_of[name], kinds, warnings)
+        for name in sorted(n for n in nodes if kinds[n] == "compute")
+    }
+    software = _software(analysis, resolver, kinds, waves_of, props_of, plan_nodes, compute, warnings)
+    plan = Plan(
+        template=template.path,
+        description=template.description,
+        metadata=to_plain(template.metadata),
+        inputs={e["name"]: to_plain(analysis.input_values.get(e["name"])) for e in analysis.declared_inputs},
+        secret_inputs=sorted(e["name"] for e in analysis.declared_inputs if e["secret"]),
+        nodes=plan_nodes,
+        compute=compute,
+        software=software,
+        waves=wave_lists,
+        placement=_placement(template, resolver),
+        outputs=_outputs(template, resolver),
+        warnings=warnings,
+    )
+    plan.secrets_to_generate = [n for n in plan.secret_inputs if plan.inputs.get(n) in (None, "")]
+    plan.demand = plan.compute_demand()
+    result = plan.to_dict()
+    result["secret_values"] = secret_values.discover(result, analysis)  # names and places, no values
+    return result
 
-    plan_nodes = {}
-    props_of = {}
+
+def _kinds(analysis: Analysis) -> dict[str, str]:
+    """compute, storage, network, software or other, for every node template."""
+    registry = analysis.template.registry
+    nodes = analysis.template.node_templates
+
+    def is_a(node, bases):
+        return any(registry.is_a("node_types", nodes[node].get("type"), base) for base in bases)
+
+    kinds = {}
     for name in nodes:
-        props_of[name] = resolver.node_properties(name)
-        plan_nodes[name] = {
-            "type": nodes[name].get("type"),
-            "kind": kinds[name],
-            "properties": props_of[name],
-            "host": compute_host(name) if kinds[name] != "compute" else None,
-            "requirements": [
-                {"name": r.name, "target": r.target, "relationship": r.relationship}
-                for r in analysis.requirements.get(name, [])
-            ],
-        }
+        if is_a(name, (COMPUTE,)):
+            kinds[name] = "compute"
+        elif is_a(name, STORAGE_BASES):
+            kinds[name] = "storage"
+        elif is_a(name, NETWORK_BASES):
+            kinds[name] = "network"
+        elif is_a(name, SOFTWARE_BASES) or host_of(analysis, name):
+            kinds[name] = "software"
+        else:
+            kinds[name] = "other"
+    return kinds
 
-    compute = {}
-    for name in sorted(n for n in nodes if kinds[n] == "compute"):
-        compute[name] = _compute_entry(analysis, resolver, name, props_of[name], kinds, warnings)
 
-    software = []
+def _compute_host(analysis: Analysis, kinds: dict, name: str) -> str | None:
+    """The compute node a node is hosted on, following HostedOn through software nodes."""
+    seen = set()
+    current = name
+    while current and current not in seen:
+        seen.add(current)
+        if kinds.get(current) == "compute":
+            return current
+        current = host_of(analysis, current)
+    return None
+
+
+def _node_entry(analysis: Analysis, name: str, kinds: dict, props: dict) -> dict:
+    return {
+        "type": analysis.template.node_templates[name].get("type"),
+        "kind": kinds[name],
+        "properties": props,
+        "host": _compute_host(analysis, kinds, name) if kinds[name] != "compute" else None,
+        "requirements": [
+            {"name": r.name, "target": r.target, "relationship": r.relationship}
+            for r in analysis.requirements.get(name, [])
+        ],
+    }
+
+
+def _software(analysis, resolver, kinds, waves_of, props_of, plan_nodes, compute, warnings) -> list:
+    """Every role to run, by wave: infn.cloud.common on each compute node, then software nodes."""
+    nodes = analysis.template.node_templates
     order = sorted(nodes, key=lambda n: (waves_of[n], n))
-    for name in order:
-        if kinds[name] == "compute":
-            users = compute[name]["users"]
-            software.append(
-                {
-                    "node": name,
-                    "type": nodes[name].get("type"),
-                    "role": "infn.cloud.common",
-                    "implementation": None,
-                    "vars": {"common_users": users},
-                    "hosts": [name],
-                    "wave": waves_of[name],
-                }
-            )
-    for name in order:
-        if kinds[name] != "software":
-            continue
+    software = [
+        SoftwareEntry(
+            node=name,
+            type=nodes[name].get("type"),
+            role=roles.COMMON_ROLE,
+            implementation=None,
+            vars={"common_users": compute[name].users},
+            hosts=[name],
+            wave=waves_of[name],
+        )
+        for name in order
+        if kinds[name] == "compute"
+    ]
+    for name in (n for n in order if kinds[n] == "software"):
         entry = _software_entry(analysis, resolver, name, props_of[name], warnings)
         host = plan_nodes[name]["host"]
-        entry["hosts"] = [host] if host else []
-        entry["wave"] = waves_of[name]
+        entry.hosts = [host] if host else []
+        entry.wave = waves_of[name]
         software.append(entry)
-        if entry["role"] in ("infn.cloud.object_storage",) and host:
-            caps = compute[host]["required_capabilities"]
-            wanted = (
-                "replicated_object_storage" if entry["vars"].get("object_storage_peers") else "object_storage"
-            )
-            for cap in ("object_storage", wanted):
-                if cap not in caps:
-                    caps.append(cap)
+        if host:
+            caps = compute[host].required_capabilities
+            caps += [c for c in roles.required_capabilities(entry.role, entry.vars) if c not in caps]
     software = _merge_common(software)
-    software.sort(key=lambda s: (s["wave"], 0 if s["role"] == "infn.cloud.common" else 1, s["node"]))
+    software.sort(key=lambda s: (s.wave, 0 if s.role == roles.COMMON_ROLE else 1, s.node))
     for entry in software:
-        for host in entry["hosts"]:
-            compute[host]["software"] += [entry["node"], *entry.get("merged_nodes", [])]
+        for host in entry.hosts:
+            compute[host].software += entry.nodes
+    for node in compute.values():
+        node.required_capabilities.sort()
+    return software
 
-    for entry in compute.values():
-        entry["required_capabilities"].sort()
 
-    demand = {
-        "instances": 0,
-        "cpus": 0,
-        "ram_mb": 0,
-        "disk_gb": 0,
-        "gpus": 0,
-        "volumes": 0,
-        "volume_gb": 0,
-        "public_ips": 0,
-    }
-    for entry in compute.values():
-        count = entry["count"]
-        demand["instances"] += count
-        demand["cpus"] += count * entry["num_cpus"]
-        demand["ram_mb"] += count * entry["mem_size_mb"]
-        demand["disk_gb"] += count * entry["disk_size_gb"]
-        demand["gpus"] += count * entry["num_gpus"]
-        demand["volumes"] += count * len(entry["volumes"])
-        demand["volume_gb"] += count * sum(v["size_gb"] for v in entry["volumes"])
-        demand["public_ips"] += count if entry["public_ip"] else 0
-
-    secret_inputs = sorted(e["name"] for e in analysis.declared_inputs if e["secret"])
-    inputs = {e["name"]: to_plain(analysis.input_values.get(e["name"])) for e in analysis.declared_inputs}
+def _outputs(template, resolver) -> dict:
     outputs = {}
     for name, output in template.outputs.items():
+        description = output.get("description")
         outputs[name] = {
-            "description": (output.get("description") or "").strip()
-            if isinstance(output.get("description"), str)
-            else "",
+            "description": description.strip() if isinstance(description, str) else "",
             "value": resolver.resolve(output.get("value"), {}),
         }
-
-    plan = {
-        "template": template.path,
-        "description": template.description,
-        "metadata": to_plain(template.metadata),
-        "inputs": inputs,
-        "secret_inputs": secret_inputs,
-        "secrets_to_generate": [n for n in secret_inputs if inputs.get(n) in (None, "")],
-        "nodes": plan_nodes,
-        "compute": compute,
-        "software": software,
-        "waves": wave_lists,
-        "demand": demand,
-        "placement": _placement(template, resolver),
-        "outputs": outputs,
-        "warnings": warnings,
-    }
-    plan["secret_values"] = secret_values.discover(plan, analysis)  # names and places, no values
-    return plan
+    return outputs
 
 
 def _waves(analysis: Analysis, names: list[str]) -> dict:
@@ -414,7 +400,67 @@ def _port_links(analysis) -> dict:
     return cached
 
 
-def _compute_entry(analysis, resolver, name, props, kinds, warnings) -> dict:
+def _ports(name: str, endpoint: dict, warnings: list) -> list[dict]:
+    """The ports of a compute node's endpoint capability: {port, protocol, remote_cidr}."""
+    ports = []
+    port_map = endpoint.get("ports") or {}
+    if not isinstance(port_map, dict):
+        return ports
+    for port_name in port_map:
+        spec = port_map[port_name] or {}
+        if not isinstance(spec, dict):
+            continue
+        if spec.get("source_range"):
+            low, high = spec["source_range"]
+            port = f"{low}-{high}"
+        else:
+            port = spec.get("source", spec.get("target"))
+        if port is None:
+            warnings.append(f"node '{name}' endpoint port '{port_name}' has no source port; ignored")
+            continue
+        ports.append(
+            {
+                "port": port,
+                "protocol": spec.get("protocol") or "tcp",
+                "remote_cidr": spec.get("remote_cidr") or "0.0.0.0/0",
+            }
+        )
+    return ports
+
+
+def _volumes(analysis, resolver, name: str, kinds: dict) -> list[dict]:
+    """The block storage a compute node attaches: {node, size_gb, mount_path}."""
+    nodes = analysis.template.node_templates
+    registry = analysis.template.registry
+    volumes = []
+    for req in analysis.requirements.get(name, []):
+        if not (
+            req.target
+            and kinds.get(req.target) == "storage"
+            and registry.is_a("node_types", nodes[req.target].get("type"), "tosca.nodes.BlockStorage")
+        ):
+            continue
+        size = resolver.node_properties(req.target).get("size")
+        location = resolver.resolve(
+            req.properties.get("location"), {"self": name, "source": name, "target": req.target}
+        )
+        volumes.append(
+            {
+                "node": req.target,
+                "size_gb": _size(size, "GB"),
+                "mount_path": location if isinstance(location, str) else None,
+            }
+        )
+    return volumes
+
+
+def _os_version(version) -> str | None:
+    if isinstance(version, str | int | float | Version) and version != "":
+        return str(version)
+    return None
+
+
+def _compute_entry(analysis, resolver, name, props, kinds, warnings) -> ComputeNode:
     host = resolver.capability_properties(name, "host")
     os_caps = resolver.capability_properties(name, "os")
     scalable = resolver.capability_properties(name, "scalable")
@@ -422,83 +468,36 @@ def _compute_entry(analysis, resolver, name, props, kinds, warnings) -> dict:
     count = _int(scalable.get("count"), _int(scalable.get("default_instances"), 1))
     minimum = _int(scalable.get("min_instances"), 1)
     maximum = _int(scalable.get("max_instances"), 1)
-    minimum, maximum = min(minimum, count), max(maximum, count)
-    ports = []
-    port_map = endpoint.get("ports") or {}
-    if isinstance(port_map, dict):
-        for port_name in port_map:
-            spec = port_map[port_name] or {}
-            if not isinstance(spec, dict):
-                continue
-            if spec.get("source_range"):
-                low, high = spec["source_range"]
-                port = f"{low}-{high}"
-            else:
-                port = spec.get("source", spec.get("target"))
-            if port is None:
-                warnings.append(f"node '{name}' endpoint port '{port_name}' has no source port; ignored")
-                continue
-            ports.append(
-                {
-                    "port": port,
-                    "protocol": spec.get("protocol") or "tcp",
-                    "remote_cidr": spec.get("remote_cidr") or "0.0.0.0/0",
-                }
-            )
     public = endpoint.get("network_name") == "PUBLIC"
-    nodes = analysis.template.node_templates
-    volumes = []
-    for req in analysis.requirements.get(name, []):
-        if (
-            req.target
-            and kinds.get(req.target) == "storage"
-            and analysis.template.registry.is_a(
-                "node_types", nodes[req.target].get("type"), "tosca.nodes.BlockStorage"
-            )
-        ):
-            size = resolver.node_properties(req.target).get("size")
-            location = resolver.resolve(
-                req.properties.get("location"), {"self": name, "source": name, "target": req.target}
-            )
-            volumes.append(
-                {
-                    "node": req.target,
-                    "size_gb": _size(size, "GB"),
-                    "mount_path": location if isinstance(location, str) else None,
-                }
-            )
     # INFN's style: Port nodes bind to the compute and link to a network with network_type public
     for link in _port_links(analysis).get(name, ()):
         if resolver.node_properties(link).get("network_type") == "public":
             public = True
     users = props.get("os_users") if props.get("os_users") is not None else props.get("users")
     num_gpus = _int(host.get("num_gpus"), 0)
-    version = os_caps.get("version")
-    return {
-        "count": count,
-        "min": minimum,
-        "max": maximum,
+    return ComputeNode(
+        count=count,
+        min=min(minimum, count),
+        max=max(maximum, count),
         # Declared in the template (even at count 1): get_attribute without an index then gives
         # a list, as INDIGO does (INFN's mesos_cluster feeds such a list into a list property).
-        "scalable": "scalable" in (resolver.nodes[name].get("capabilities") or {}),
-        "num_cpus": _int(host.get("num_cpus"), 1),
-        "mem_size_mb": _size(host.get("mem_size"), "MB", 1000),
-        "disk_size_gb": _size(host.get("disk_size"), "GB", 0),
-        "num_gpus": num_gpus,
-        "gpu_model": host.get("gpu_model") or None,
-        "os": {
+        scalable="scalable" in (resolver.nodes[name].get("capabilities") or {}),
+        num_cpus=_int(host.get("num_cpus"), 1),
+        mem_size_mb=_size(host.get("mem_size"), "MB", 1000),
+        disk_size_gb=_size(host.get("disk_size"), "GB", 0),
+        num_gpus=num_gpus,
+        gpu_model=host.get("gpu_model") or None,
+        os={
             "distribution": os_caps.get("distribution") or None,
-            "version": str(version)
-            if isinstance(version, str | int | float | Version) and version != ""
-            else None,
+            "version": _os_version(os_caps.get("version")),
         },
-        "ports": ports,
-        "public_ip": bool(public),
-        "users": [u for u in (users or []) if isinstance(u, dict)],
-        "volumes": volumes,
-        "software": [],
-        "required_capabilities": ["gpu"] if num_gpus > 0 else [],
-    }
+        ports=_ports(name, endpoint, warnings),
+        public_ip=bool(public),
+        users=[u for u in (users or []) if isinstance(u, dict)],
+        volumes=_volumes(analysis, resolver, name, kinds),
+        software=[],
+        required_capabilities=["gpu"] if num_gpus > 0 else [],
+    )
 
 
 def _implementation(registry, type_name, node_body):
@@ -524,7 +523,7 @@ def _implementation(registry, type_name, node_body):
     return None, None, {}
 
 
-def _software_entry(analysis, resolver, name, props, warnings) -> dict:
+def _software_entry(analysis, resolver, name, props, warnings) -> SoftwareEntry:
     registry = analysis.template.registry
     body = analysis.template.node_templates[name]
     type_name = body.get("type")
@@ -550,13 +549,7 @@ def _software_entry(analysis, resolver, name, props, warnings) -> dict:
             warnings.append(
                 f"node '{name}' ({type_name}) has no infn.cloud role: its playbook {implementation} is kept"
             )
-    return {
-        "node": name,
-        "type": type_name,
-        "role": role,
-        "implementation": implementation,
-        "vars": variables,
-    }
+    return SoftwareEntry(node=name, type=type_name, role=role, implementation=implementation, vars=variables)
 
 
 def _placement(template, resolver) -> dict:
@@ -585,22 +578,22 @@ def _placement(template, resolver) -> dict:
 __all__ = ["build_plan", "is_secret_input"]
 
 
-def _merge_common(software: list[dict]) -> list[dict]:
+def _merge_common(software: list[SoftwareEntry]) -> list[SoftwareEntry]:
     """Fold software nodes implemented by infn.cloud.common into their host's own common entry.
 
     Every compute node gets infn.cloud.common; a SingleVM-like node hosted on it configures the
     same role again. Running it once, with both sets of variables, halves that host's work.
     """
-    own = {e["hosts"][0]: e for e in software if e["role"] == "infn.cloud.common" and e["node"] in e["hosts"]}
+    own = {e.hosts[0]: e for e in software if e.role == roles.COMMON_ROLE and e.node in e.hosts}
     merged = []
     for entry in software:
-        is_common = entry["role"] == "infn.cloud.common" and entry["hosts"]
-        target = own.get(entry["hosts"][0]) if is_common else None
+        is_common = entry.role == roles.COMMON_ROLE and entry.hosts
+        target = own.get(entry.hosts[0]) if is_common else None
         if target is None or target is entry:
             merged.append(entry)
             continue
-        users = list(target["vars"].get("common_users") or [])
-        users += [u for u in entry["vars"].get("common_users") or [] if u not in users]
-        target["vars"] = {**target["vars"], **entry["vars"], "common_users": users}
-        target.setdefault("merged_nodes", []).append(entry["node"])
+        users = list(target.vars.get("common_users") or [])
+        users += [u for u in entry.vars.get("common_users") or [] if u not in users]
+        target.vars = {**target.vars, **entry.vars, "common_users": users}
+        target.merged_nodes.append(entry.node)
     return merged

@@ -211,10 +211,28 @@ INFN_TYPE_ROLES: dict = {
     "tosca.nodes.indigo.CloudStorageService": ("sync_share", _sync_share),
 }
 
-# Roles that need a capability of the site (used by site selection).
+COMMON_ROLE = ROLE_PREFIX + "common"  # every compute node runs it (users, SSH, base packages)
+
+
+# Roles that need a capability of the site: the plan puts them in the host's
+# required_capabilities, site selection keeps only sites that have them.
+def _object_storage_capabilities(variables: dict) -> list[str]:
+    # Peers in other regions: one ring across regions, which only backbone sites offer.
+    if variables.get("object_storage_peers"):
+        return ["object_storage", "replicated_object_storage"]
+    return ["object_storage"]
+
+
 ROLE_CAPABILITIES = {
-    "object_storage": ["object_storage"],
+    "object_storage": _object_storage_capabilities,
 }
+
+
+def required_capabilities(role: str | None, variables: dict) -> list[str]:
+    """The site capabilities a role needs with these variables ([] for most roles)."""
+    name = role[len(ROLE_PREFIX) :] if role and role.startswith(ROLE_PREFIX) else None
+    needs = ROLE_CAPABILITIES.get(name)
+    return needs(variables or {}) if needs else []
 
 
 def infn_role(registry, type_name: str):
