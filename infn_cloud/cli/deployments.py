@@ -175,9 +175,9 @@ def _print_attempts(attempts: list[dict]) -> None:
 
 
 def _show_value(value) -> str:
-    if isinstance(value, str) and value.startswith("secret:"):
-        return "<secret: shown with outputs --show-secrets>"
-    return str(value)
+    from infn_cloud.deploy.redaction import mask_references
+
+    return str(mask_references({"v": value})["v"])
 
 
 # ---------------------------------------------------------------------- handlers
@@ -246,19 +246,17 @@ def _outputs(args: argparse.Namespace) -> int:
             details=[f"see: infn-cloud show {record['id']}"],
         )
     if args.show_secrets:
-        from infn_cloud.deploy.redaction import unredact
+        from infn_cloud.deploy.redaction import resolve_outputs
         from infn_cloud.secrets import open_store
 
-        secrets = open_store().get_all(record["id"])
-        outputs = {
-            k: (secrets.get(v[len("secret:") :], v) if isinstance(v, str) and v.startswith("secret:") else v)
-            for k, v in unredact(outputs, secrets).items()
-        }
+        outputs = resolve_outputs(outputs, open_store().get_all(record["id"]))
     data = {"id": record["id"], "outputs": outputs}
 
     def human(d):
         for key, value in d["outputs"].items():
             print(f"{key}: {value if args.show_secrets else _show_value(value)}")
+        if not args.show_secrets and any(_show_value(v) != str(v) for v in d["outputs"].values()):
+            print("<secret:NAME>: a secret of the deployment, shown by outputs --show-secrets")
 
     emit(args, data, human)
     return 0

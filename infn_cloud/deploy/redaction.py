@@ -13,9 +13,11 @@ configuring, ``secret_role_vars`` gives the role variables whose value holds a s
 reach ansible-playbook as encrypted extra vars (infn_cloud.runner), which take precedence
 over the redacted host variables of the inventory.
 
-Markers: ``<secret:NAME>`` in plans, documents, stored inputs, logs and ``plan`` output.
-Templates may also give an output the value ``secret:NAME`` (a reference the CLI resolves with
-``outputs --show-secrets``); that is not a redaction marker.
+One marker, ``<secret:NAME>`` (infn_cloud.secrets.base.MARKER), in plans, documents, stored
+inputs, logs, ``plan`` output and the human output of ``outputs``. Templates may give an
+output the value ``secret:NAME``: a reference to a stored secret, not a value. It is kept as
+written in records and ``--json`` (a public interface), shown as the marker, and resolved by
+``outputs --show-secrets`` (``reference_name``, ``mask_references``, ``resolve_outputs`` below).
 """
 
 from __future__ import annotations
@@ -25,9 +27,26 @@ from collections.abc import Mapping
 from typing import Any
 
 from infn_cloud.errors import ValidationError
+from infn_cloud.secrets.base import MARKER, MARKER_RE, SECRET_NAME_PATTERN
 
-MARKER = "<secret:{}>"
-MARKER_RE = re.compile(r"<secret:([A-Za-z0-9][A-Za-z0-9_.-]{0,127})>")
+__all__ = [
+    "MARKER",
+    "MARKER_RE",
+    "NAME_KEYS",
+    "Redactor",
+    "contains_secret",
+    "mask_references",
+    "redact",
+    "redact_plan",
+    "redact_template_text",
+    "reference_name",
+    "resolve_outputs",
+    "secret_role_vars",
+    "unredact",
+]
+
+REFERENCE_PREFIX = "secret:"
+_REFERENCE_RE = re.compile(rf"secret:({SECRET_NAME_PATTERN})")
 # Top-level plan keys that hold secret *names* (chosen by the template author), not values.
 NAME_KEYS = ("secret_inputs", "secrets_to_generate", "secret_values", "secret_vars")
 
@@ -128,6 +147,28 @@ def unredact(value: Any, secrets: Mapping[str, Any]) -> Any:
         return item
 
     return walk(value)
+
+
+def reference_name(value: Any) -> str | None:
+    """NAME when ``value`` is a template output's reference ``secret:NAME``, else None."""
+    if isinstance(value, str):
+        match = _REFERENCE_RE.fullmatch(value)
+        if match:
+            return match.group(1)
+    return None
+
+
+def mask_references(outputs: Mapping[str, Any]) -> dict[str, Any]:
+    """Outputs for display: a ``secret:NAME`` reference is shown as the marker ``<secret:NAME>``."""
+    return {key: (MARKER.format(reference_name(v)) if reference_name(v) else v) for key, v in outputs.items()}
+
+
+def resolve_outputs(outputs: Mapping[str, Any], secrets: Mapping[str, Any]) -> dict[str, Any]:
+    """Outputs with their secrets (``outputs --show-secrets``): markers and references of a
+    known secret replaced by its value; an unknown one is left as it is."""
+    resolved = unredact(dict(outputs), secrets)
+    names = {key: reference_name(value) for key, value in resolved.items()}
+    return {key: (secrets[names[key]] if names[key] in secrets else v) for key, v in resolved.items()}
 
 
 def contains_secret(value: Any, secrets: Mapping[str, Any]) -> bool:

@@ -16,7 +16,19 @@ from infn_cloud.module_utils import check_deployment_id
 # about 5.95 bits per character.
 SECRET_ALPHABET = string.ascii_letters + string.digits
 DEFAULT_SECRET_LENGTH = 32
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+SECRET_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}"  # noqa: S105 - a pattern of names
+_NAME = re.compile(SECRET_NAME_PATTERN)
+
+# The one secret marker: where a secret value was, infn-cloud writes <secret:NAME> (plans,
+# deployment documents, stored inputs, logs, human output). infn_cloud.deploy.redaction
+# writes and reads it; NAME is a secret name of the store.
+MARKER = "<secret:{}>"
+MARKER_RE = re.compile(rf"<secret:({SECRET_NAME_PATTERN})>")
+
+
+def marker(name: str) -> str:
+    """The marker standing for the secret ``name``."""
+    return MARKER.format(name)
 
 
 def generate_secret(n: int = DEFAULT_SECRET_LENGTH) -> str:
@@ -30,7 +42,7 @@ def check_name(value: str, what: str) -> str:
     """Secret names (and Vault user names) become file names and Vault path segments.
 
     Deployment ids have their own, stricter rule: ``check_deployment_id``."""
-    if not isinstance(value, str) or not _NAME.match(value):
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
         raise ValidationError(
             f"invalid {what} {value!r}: expected 1-128 letters, digits, '_', '.' or '-', "
             "starting with a letter or digit"

@@ -31,6 +31,7 @@ import hashlib
 import re
 from typing import Any
 
+from infn_cloud.secrets.base import MARKER_RE
 from infn_cloud.tosca.values import is_function
 
 # A word of a key (split at _, -, ., spaces and camelCase) equal to one of these names a secret.
@@ -119,7 +120,6 @@ _PUBLIC_VALUE = re.compile(
     r"|-----BEGIN (PUBLIC KEY|CERTIFICATE|SSH2 PUBLIC KEY)-----)"
 )
 _PRIVATE_VALUE = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")
-_MARKER = re.compile(r"<secret:[A-Za-z0-9][A-Za-z0-9_.-]{0,127}>")
 _NAME_CHARS = re.compile(r"[^A-Za-z0-9_.-]+")
 _MAX_NAME = 128
 
@@ -342,7 +342,7 @@ def values(plan: dict) -> dict[str, str]:
     for entry in plan.get("secret_values") or []:
         for path in entry.get("paths") or []:
             value = _at(plan, path)
-            if isinstance(value, str) and _MARKER.fullmatch(value):
+            if isinstance(value, str) and MARKER_RE.fullmatch(value):
                 continue  # a redacted plan: the value is in the secret store
             if _is_secret_leaf(value) or is_private_key_value(value):
                 found[entry["name"]] = str(value)

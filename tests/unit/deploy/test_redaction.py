@@ -8,9 +8,12 @@ import pytest
 
 from infn_cloud.deploy.redaction import (
     Redactor,
+    mask_references,
     redact,
     redact_plan,
     redact_template_text,
+    reference_name,
+    resolve_outputs,
     secret_role_vars,
     unredact,
 )
@@ -188,3 +191,36 @@ def test_template_text_escaped_spellings_and_non_yaml_text():
     assert cleaned == 'topology_template:\n  inputs:\n    p: {default: "<secret:p>"}\n'
     weird = "key: [unclosed\n# hunter2-long\n"  # not YAML: the raw text is still cleaned
     assert "hunter2-long" not in (redact_template_text(weird, {"p": "hunter2-long"}) or "")
+
+
+def test_one_marker_for_redacted_values_and_output_references():
+    """A template output ``secret:NAME`` is shown with the same marker the redactor writes."""
+    secrets = {"cluster_secret": "s3cr3t-value-1234"}
+    outputs = {"cluster_secret": "secret:cluster_secret", "ip": "10.0.0.1", "note": "secret: not a name!"}
+    shown = mask_references(outputs)
+    assert shown == {
+        "cluster_secret": "<secret:cluster_secret>",
+        "ip": "10.0.0.1",
+        "note": "secret: not a name!",
+    }
+    assert shown["cluster_secret"] == redact({"v": secrets["cluster_secret"]}, secrets)["v"]
+    assert reference_name("secret:cluster_secret") == "cluster_secret"
+    assert reference_name("secret:../etc") is None and reference_name(7) is None
+
+
+def test_show_secrets_resolves_references_and_markers_of_known_secrets_only():
+    secrets = {"pw": "the-password-42", "key": "the-key-43"}
+    outputs = {
+        "ref": "secret:pw",
+        "embedded": "https://admin:<secret:key>@host",
+        "unknown_ref": "secret:missing",
+        "unknown_marker": "<secret:missing>",
+        "n": 5,
+    }
+    assert resolve_outputs(outputs, secrets) == {
+        "ref": "the-password-42",
+        "embedded": "https://admin:the-key-43@host",
+        "unknown_ref": "secret:missing",
+        "unknown_marker": "<secret:missing>",
+        "n": 5,
+    }
