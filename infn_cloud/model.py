@@ -32,7 +32,7 @@ class ComputeNode:
     # a list, as INDIGO does.
     scalable: bool = False
     num_cpus: int = 1
-    mem_size_mb: int = 1000
+    mem_size_mb: int = 0
     disk_size_gb: int = 0
     num_gpus: int = 0
     gpu_model: str | None = None
@@ -94,7 +94,7 @@ DEMAND_KEYS = ("instances", "cpus", "ram_mb", "disk_gb", "gpus", "volumes", "vol
 
 @dataclass
 class Plan:
-    template: str
+    template: str = ""
     description: str = ""
     metadata: dict = field(default_factory=dict)
     inputs: dict = field(default_factory=dict)
@@ -144,7 +144,7 @@ class Plan:
 
 @dataclass
 class SiteCandidate:
-    """A site that can host a plan (``infn_cloud.federation.select_sites``), best first.
+    """A site that can host a plan (``infn_cloud.federation.select_sites``) and what it would use.
 
     Drivers read its flavors, images and region (``placement``). ``for_site`` is the candidate
     of a retry that resumes where the nodes already are, when selection no longer ranks it.

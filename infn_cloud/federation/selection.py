@@ -18,61 +18,31 @@ output.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from infn_cloud.errors import NoSiteError, NotFoundError
 from infn_cloud.federation.history import summarise
 from infn_cloud.federation.registry import QUOTA_KEYS, Flavor, Registry, Site
+from infn_cloud.model import ComputeNode, Plan, SiteCandidate, plan_view
 
 POLICIES = ("auto", "backbone", "federated")
 WEIGHTS = {"sla": 40.0, "capacity": 25.0, "reliability": 20.0, "speed": 10.0, "preference": 5.0}
 SLOW_DEPLOY_S = 3600.0  # a mean deploy time this long or longer earns no speed points
 
 
-@dataclass
-class Candidate:
-    site: str
-    kind: str
-    driver: str
-    score: float
-    region: str
-    identity_provider: str
-    project: str
-    flavors: dict[str, dict]  # compute node -> flavor
-    images: dict[str, dict]  # compute node -> {"image", "distribution", "version", "user"}
-    demand: dict[str, int]
-    reasons: list[str]
-    warnings: list[str] = field(default_factory=list)
-    score_parts: dict[str, float] = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return {
-            "site": self.site,
-            "kind": self.kind,
-            "driver": self.driver,
-            "score": self.score,
-            "score_parts": dict(self.score_parts),
-            "region": self.region,
-            "identity_provider": self.identity_provider,
-            "project": self.project,
-            "flavors": {k: dict(v) for k, v in self.flavors.items()},
-            "images": {k: dict(v) for k, v in self.images.items()},
-            "demand": dict(self.demand),
-            "reasons": list(self.reasons),
-            "warnings": list(self.warnings),
-        }
+Candidate = SiteCandidate  # the name this module used before the typed model
 
 
 @dataclass
 class Selection:
     policy: str
     group: str
-    candidates: list[Candidate]
+    candidates: list[SiteCandidate]
     rejected: dict[str, str]
 
     @property
-    def best(self) -> Candidate:
+    def best(self) -> SiteCandidate:
         return self.candidates[0]
 
     def to_dict(self) -> dict:
@@ -83,16 +53,15 @@ class _Reject(Exception):
     pass
 
 
-def _plan_compute(plan: dict) -> dict[str, dict]:
-    compute = plan.get("compute") or {}
-    return {name: compute[name] for name in sorted(compute)}
+def _plan_compute(plan: Plan) -> dict[str, ComputeNode]:
+    return {name: plan.compute[name] for name in sorted(plan.compute)}
 
 
-def _required_capabilities(compute: dict[str, dict]) -> list[str]:
+def _required_capabilities(compute: dict[str, ComputeNode]) -> list[str]:
     caps: set[str] = set()
     for node in compute.values():
-        caps.update(node.get("required_capabilities") or [])
-        if int(node.get("num_gpus") or 0) > 0:
+        caps.update(node.required_capabilities or [])
+        if int(node.num_gpus or 0) > 0:
             caps.add("gpu")
     return sorted(caps)
 
@@ -101,8 +70,8 @@ def _is_policy(value, registry: Registry) -> bool:
     return value in POLICIES or value in registry.sites or value in registry.regions()
 
 
-def _resolve_policy(policy: str, plan: dict, registry: Registry) -> str:
-    placement = plan.get("placement") or {}
+def _resolve_policy(policy: str, plan: Plan, registry: Registry) -> str:
+    placement = plan.placement or {}
     # The template's placement policy counts only when it names a policy we know: the TOSCA
     # engine may also put the policy *type* there (infn.cloud.policies.Placement).
     if policy in (None, "", "auto") and _is_policy(placement.get("policy"), registry):
@@ -126,9 +95,9 @@ def _site_matches(site: Site, token) -> bool:
     return token in (site.name.lower(), site.kind) or token in (r.lower() for r in site.regions)
 
 
-def _check_policy(site: Site, policy: str, plan: dict) -> str:
+def _check_policy(site: Site, policy: str, plan: Plan) -> str:
     """The region to use on this site, or raise _Reject."""
-    placement = plan.get("placement") or {}
+    placement = plan.placement or {}
     wanted_sites = placement.get("sites") or []
     wanted_regions = placement.get("regions") or []
     if policy in ("backbone", "federated") and site.kind != policy:
@@ -147,7 +116,7 @@ def _check_policy(site: Site, policy: str, plan: dict) -> str:
     return site.regions[0]
 
 
-def _check_capabilities(site: Site, compute: dict[str, dict]) -> None:
+def _check_capabilities(site: Site, compute: dict[str, ComputeNode]) -> None:
     caps = site.capabilities
     missing: list[str] = []
     for cap in _required_capabilities(compute):
@@ -156,11 +125,7 @@ def _check_capabilities(site: Site, compute: dict[str, dict]) -> None:
                 missing.append("gpu (no GPU flavors)")
                 continue
             models = sorted(
-                {
-                    n.get("gpu_model")
-                    for n in compute.values()
-                    if int(n.get("num_gpus") or 0) > 0 and n.get("gpu_model")
-                }
+                {n.gpu_model for n in compute.values() if int(n.num_gpus or 0) > 0 and n.gpu_model}
             )
             absent = [m for m in models if m not in site.gpu_models]
             if absent:
@@ -181,12 +146,12 @@ def _flavor_key(flavor: Flavor) -> tuple:
     return (flavor.gpus, flavor.vcpus, flavor.ram_mb, flavor.disk_gb, flavor.name)
 
 
-def _choose_flavor(site: Site, name: str, node: dict) -> Flavor:
-    cpus = int(node.get("num_cpus") or 1)
-    ram = int(node.get("mem_size_mb") or 0)
-    disk = int(node.get("disk_size_gb") or 0)
-    gpus = int(node.get("num_gpus") or 0)
-    model = node.get("gpu_model") or None
+def _choose_flavor(site: Site, name: str, node: ComputeNode) -> Flavor:
+    cpus = int(node.num_cpus or 1)
+    ram = int(node.mem_size_mb or 0)
+    disk = int(node.disk_size_gb or 0)
+    gpus = int(node.num_gpus or 0)
+    model = node.gpu_model or None
     fits = [
         f
         for f in site.flavors
@@ -208,8 +173,8 @@ def _choose_flavor(site: Site, name: str, node: dict) -> Flavor:
     return min(fits, key=_flavor_key)
 
 
-def _choose_image(site: Site, name: str, node: dict) -> tuple[dict, str | None]:
-    os_ = node.get("os") or {}
+def _choose_image(site: Site, name: str, node: ComputeNode) -> tuple[dict, str | None]:
+    os_ = node.os or {}
     dist, version = os_.get("distribution"), os_.get("version")
     image = site.image_for(dist, None if version is None else str(version))
     if image is None:
@@ -224,18 +189,18 @@ def _choose_image(site: Site, name: str, node: dict) -> tuple[dict, str | None]:
     )
 
 
-def _demand(compute: dict[str, dict], flavors: dict[str, Flavor]) -> dict[str, int]:
+def _demand(compute: dict[str, ComputeNode], flavors: dict[str, Flavor]) -> dict[str, int]:
     demand = dict.fromkeys(QUOTA_KEYS, 0)
     for name, node in compute.items():
-        count = int(node.get("count", 1) or 0)
+        count = int(node.count or 0)
         flavor = flavors[name]
         demand["instances"] += count
         demand["cores"] += count * flavor.vcpus
         demand["ram_mb"] += count * flavor.ram_mb
-        volumes = node.get("volumes") or []
+        volumes = node.volumes or []
         demand["volumes"] += count * len(volumes)
         demand["volume_gb"] += count * sum(int(v.get("size_gb") or 0) for v in volumes)
-        demand["public_ips"] += count if node.get("public_ip") else 0
+        demand["public_ips"] += count if node.public_ip else 0
     return demand
 
 
@@ -252,7 +217,7 @@ def _check_quotas(site: Site, demand: dict[str, int]) -> float:
     return min(fractions) if fractions else 0.0
 
 
-def _score(site: Site, free: float, history: list[dict] | None, plan: dict) -> tuple[float, dict, list[str]]:
+def _score(site: Site, free: float, history: list[dict] | None, plan: Plan) -> tuple[float, dict, list[str]]:
     reasons = [f"SLA priority {site.sla_priority}", f"{free:.0%} of quota free after placement"]
     stats = summarise(history, site.name)
     parts = {
@@ -269,7 +234,7 @@ def _score(site: Site, free: float, history: list[dict] | None, plan: dict) -> t
     else:
         parts["speed"] = WEIGHTS["speed"] * (1 - min(stats.mean_duration_s, SLOW_DEPLOY_S) / SLOW_DEPLOY_S)
         reasons.append(f"mean deploy time {stats.mean_duration_s:.0f} s")
-    wanted = list((plan.get("placement") or {}).get("sites") or [])
+    wanted = list((plan.placement or {}).get("sites") or [])
     rank = next((i for i, w in enumerate(wanted) if _site_matches(site, w)), None)
     if rank is not None and len(wanted) > 1:
         parts["preference"] = WEIGHTS["preference"] * (1 - rank / len(wanted))
@@ -280,7 +245,7 @@ def _score(site: Site, free: float, history: list[dict] | None, plan: dict) -> t
     return round(sum(parts.values()), 2), parts, reasons
 
 
-def _evaluate(site: Site, plan: dict, compute: dict, group: str, policy: str, history) -> Candidate:
+def _evaluate(site: Site, plan: Plan, compute: dict, group: str, policy: str, history) -> SiteCandidate:
     if not site.enabled:
         raise _Reject("site is disabled in the registry")
     region = _check_policy(site, policy, plan)
@@ -300,7 +265,7 @@ def _evaluate(site: Site, plan: dict, compute: dict, group: str, policy: str, hi
     demand = _demand(compute, flavors)
     free = _check_quotas(site, demand)
     score, parts, reasons = _score(site, free, history, plan)
-    return Candidate(
+    return SiteCandidate(
         site=site.name,
         kind=site.kind,
         driver=site.driver,
@@ -318,13 +283,15 @@ def _evaluate(site: Site, plan: dict, compute: dict, group: str, policy: str, hi
 
 
 def select_sites(
-    plan: dict,
+    plan: dict | Plan,
     registry: Registry,
     group: str | None = None,
     policy: str = "auto",
     history: list[dict] | None = None,
 ) -> Selection:
-    """Rank the registry's sites for a plan. Raises NoSiteError (with one line per site) if none fits."""
+    """Rank the registry's sites for a plan (its JSON, as the module and the CLI pass it, or a
+    typed Plan). Raises NoSiteError (with one line per site) if none fits."""
+    plan = plan_view(plan)
     group = group or registry.default_group
     if not group:
         raise NotFoundError(
@@ -333,7 +300,7 @@ def select_sites(
         )
     policy = _resolve_policy(policy, plan, registry)
     compute = _plan_compute(plan)
-    candidates: list[Candidate] = []
+    candidates: list[SiteCandidate] = []
     rejected: dict[str, str] = {}
     for name in sorted(registry.sites):
         try:
