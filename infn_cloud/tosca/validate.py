@@ -19,6 +19,7 @@ from infn_cloud.tosca.values import (
     contains_function,
     is_function,
     is_required,
+    to_plain,
 )
 from infn_cloud.tosca.yamlio import Mapping, position, raw_text
 
@@ -48,6 +49,7 @@ class Analysis:
     declared_inputs: list = field(default_factory=list)
     requirements: dict = field(default_factory=dict)  # node -> [Requirement]
     cyclic: bool = False
+    policies: list = field(default_factory=list)  # [{name, type, placement, targets, properties}]
 
     @property
     def file(self) -> str:
@@ -545,28 +547,27 @@ def check_value_with_inputs(analysis, value, definition, where, node_name) -> No
     type_name = definition.get("type")
     kwargs = {"entry_schema": definition.get("entry_schema"), "constraints": definition.get("constraints")}
     if is_function(value):
-        check_functions(analysis, value, where, node_name)
         name = value.get("get_input")
+        check_functions(analysis, value, where, node_name)
         if (
             isinstance(name, str)
             and name in analysis.input_values
             and analysis.input_values[name] is not None
         ):
-            sub = Where(where.file, where.pos, f"{where.subject} (from input '{name}')")
-            analysis.checker.check(_plainish(analysis.input_values[name]), type_name, sub, **kwargs)
+            declared = position(analysis.template.inputs, name)[0]
+            sub = Where(
+                where.file,
+                where.pos,
+                f"{where.subject} (from input '{name}' at line {declared})",
+            )
+            # The normalised input (Scalar/Version) is re-checked against the property's own type.
+            analysis.checker.check(to_plain(analysis.input_values[name]), type_name, sub, **kwargs)
         return
     if contains_function(value):
         check_functions(analysis, value, where, node_name)
         return
     if type_name is not None:
         analysis.checker.check(value, type_name, where, **kwargs)
-
-
-def _plainish(value):
-    # A normalised input (Scalar/Version) is re-checked against the property's own type.
-    from infn_cloud.tosca.values import to_plain
-
-    return to_plain(value)
 
 
 def _check_capabilities(analysis, node_name, node, type_name) -> None:
@@ -687,6 +688,14 @@ def _parse_requirements(analysis, node_name, node, type_name) -> list[Requiremen
             if resolved is None:
                 sink.error(file, pos, subject, f"unknown relationship type '{relationship}'", rule="type")
             relationship = resolved or relationship
+        if target is not None and not isinstance(target, str):
+            sink.error(file, pos, subject, "must name a node template", value=target, rule="structure")
+            continue
+        if target is not None and target not in nodes and registry.get("node_types", target) is not None:
+            target = _node_type_target(analysis, subject, pos, target)
+            if target is None:
+                result.append(Requirement(req_name, None, relationship, rel_props, pos, capability))
+                continue
         if target is None:
             sink.warn(
                 file,
@@ -725,7 +734,112 @@ def _parse_requirements(analysis, node_name, node, type_name) -> list[Requiremen
                     rule="requirement node type",
                 )
         result.append(Requirement(req_name, target, relationship, rel_props, pos, capability))
+    _check_occurrences(analysis, node_name, node, type_name, result)
     return result
+
+
+def _node_type_target(analysis, subject, pos, type_name) -> str | None:
+    """A requirement naming a node type (the spec allows it): the one node template of that type,
+    else None (left to the orchestrator) with a warning saying why."""
+    registry = analysis.template.registry
+    resolved = registry.resolve_name("node_types", type_name)
+    matches = sorted(
+        name
+        for name, body in analysis.template.node_templates.items()
+        if isinstance(body, dict) and registry.is_a("node_types", body.get("type"), resolved)
+    )
+    if len(matches) == 1:
+        return matches[0]
+    why = (
+        f"several node templates are of that type ({', '.join(matches)})"
+        if matches
+        else "no node template is of that type"
+    )
+    analysis.sink.warn(
+        analysis.file,
+        pos,
+        subject,
+        f"names node type {type_name}, not a node template, and {why}: left for the orchestrator "
+        "to fill (name the node template to make it explicit)",
+        rule="requirement",
+    )
+    return None
+
+
+def _occurrences(definition) -> tuple[int, float, bool] | None:
+    """(min, max, declared) of a requirement definition; None when `occurrences` is malformed.
+
+    Undeclared: TOSCA and tosca-parser need at least one; at most one for a `host`
+    (HostedOn: a node runs on one host), any number otherwise (tosca-parser's reading)."""
+    value = definition.get("occurrences") if isinstance(definition, dict) else None
+    if value is None:
+        return 1, float("inf"), False
+    if not isinstance(value, list) or len(value) != 2:
+        return None
+    low, high = value
+    high = float("inf") if high == "UNBOUNDED" else high
+    if (
+        isinstance(low, bool)
+        or not isinstance(low, int)
+        or isinstance(high, bool)
+        or not isinstance(high, int | float)
+        or not 0 <= low <= high
+        or high == 0
+    ):
+        return None
+    return low, high, True
+
+
+def _check_occurrences(analysis, node_name, node, type_name, requirements) -> None:
+    """Each requirement given as many times as its definition's `occurrences` allow."""
+    registry, sink, file = analysis.template.registry, analysis.sink, analysis.file
+    counts: dict = {}
+    for req in requirements:
+        counts.setdefault(req.name, []).append(req)
+    for req_name, definition, def_file in registry.requirements(type_name):
+        bounds = _occurrences(definition)
+        subject = f"node '{node_name}' requirement '{req_name}'"
+        if bounds is None:
+            sink.error(
+                def_file,
+                position(definition, "occurrences"),
+                f"node type {type_name} requirement '{req_name}'",
+                "occurrences must be [min, max] with 0 <= min <= max, max > 0 (or UNBOUNDED)",
+                value=definition.get("occurrences"),
+                rule="occurrences",
+            )
+            continue
+        low, high, declared = bounds
+        given = counts.get(req_name, [])
+        relationship = definition.get("relationship") if isinstance(definition, dict) else None
+        if isinstance(relationship, dict):
+            relationship = relationship.get("type")
+        hosted = registry.is_a("relationship_types", relationship, "tosca.relationships.HostedOn") or (
+            req_name == "host" and relationship is None
+        )
+        if not declared and hosted:
+            high = 1
+        shown = f"[{low}, {'UNBOUNDED' if high == float('inf') else int(high)}]"
+        origin = "" if declared else " (no occurrences declared: TOSCA's default)"
+        if len(given) > high:
+            sink.error(
+                file,
+                given[int(high)].pos,
+                subject,
+                f"is given {len(given)} times; {type_name} allows {shown}{origin}",
+                rule="occurrences",
+            )
+        elif len(given) < low:
+            # tosca-parser refuses a missing requirement whatever declared it; a declared minimum
+            # is an error here, TOSCA's default a warning (the planner leaves such a node unhosted).
+            report = sink.error if declared else sink.warn
+            report(
+                file,
+                position(node, "requirements") if "requirements" in node else position(node),
+                subject,
+                f"is missing: {type_name} needs it {shown} time(s){origin}",
+                rule="occurrences",
+            )
 
 
 def _check_cycles(analysis: Analysis) -> None:
@@ -869,11 +983,11 @@ def _entity_node(analysis, entity, node_name):
     if entity == "SELF":
         return node_name
     if entity == "HOST":
-        return host_of(analysis, node_name, strict=False)
+        return host_of(analysis, node_name)
     return None  # SOURCE/TARGET: resolved per relationship at plan time
 
 
-def host_of(analysis, node_name, strict=True):
+def host_of(analysis, node_name):
     """The node this one is HostedOn (following one hop), or None."""
     registry = analysis.template.registry
     for req in analysis.requirements.get(node_name, []):
@@ -929,9 +1043,21 @@ def _check_outputs(analysis: Analysis) -> None:
         )
 
 
+# Placement properties site selection reads (infn_cloud/federation/selection.py, via the plan's
+# `placement`); any other is kept in the analysis and warned about.
+PLACEMENT_USED = ("sites", "site", "regions", "region")
+_PLACEMENT_UNUSED = {
+    "sla_id": "site selection ranks the registry's sites by their SLA priority; an SLA id is not used",
+    "availability_zone": "site selection picks a site and region; nodes are not placed in an "
+    "availability zone",
+}
+
+
 def _check_policies(analysis: Analysis) -> None:
     registry = analysis.template.registry
     nodes = analysis.template.node_templates
+    groups = analysis.template.section("groups")
+    placements = []
     for entry in analysis.template.policies:
         if not isinstance(entry, dict) or len(entry) != 1:
             analysis.sink.error(
@@ -944,12 +1070,30 @@ def _check_policies(analysis: Analysis) -> None:
         if not isinstance(policy, dict):
             analysis.sink.error(analysis.file, pos, subject, "must be a map", rule="structure")
             continue
-        if registry.get("policy_types", policy.get("type")) is None:
+        type_name = registry.resolve_name("policy_types", policy.get("type"))
+        if type_name is None:
             analysis.sink.error(
-                analysis.file, pos, subject, f"unknown policy type '{policy.get('type')}'", rule="type"
+                analysis.file,
+                pos,
+                subject,
+                f"unknown policy type '{yaml_text(policy.get('type'))}'",
+                rule="type",
             )
-        for target in policy.get("targets") or []:
-            if target not in nodes and target not in (analysis.template.section("groups") or {}):
+        targets = policy.get("targets")
+        if targets is not None and not (
+            isinstance(targets, list) and all(isinstance(t, str) for t in targets)
+        ):
+            analysis.sink.error(
+                analysis.file,
+                position(policy, "targets"),
+                subject,
+                "targets must be a list of node template or group names",
+                value=targets,
+                rule="structure",
+            )
+            targets = []
+        for target in targets or []:
+            if target not in nodes and target not in groups:
                 analysis.sink.error(
                     analysis.file,
                     pos,
@@ -957,3 +1101,95 @@ def _check_policies(analysis: Analysis) -> None:
                     f"targets missing node template '{target}'",
                     rule="dangling requirement",
                 )
+        properties = policy.get("properties")
+        if properties is not None and not isinstance(properties, dict):
+            analysis.sink.error(
+                analysis.file,
+                position(policy, "properties"),
+                subject,
+                "properties must be a map",
+                rule="structure",
+            )
+            properties = {}
+        placement = bool(type_name) and registry.is_a("policy_types", type_name, "tosca.policies.Placement")
+        kept = {
+            "name": name,
+            "type": type_name or policy.get("type"),
+            "placement": placement,
+            "targets": list(targets or []),
+            "properties": to_plain(dict(properties or {})),
+        }
+        analysis.policies.append(kept)
+        if placement:
+            placements.append((kept, policy, pos))
+    _warn_placement(analysis, placements)
+
+
+def _placed_nodes(analysis: Analysis, targets: list) -> set:
+    """The node templates a policy's targets place: the targets, group members, and their hosts."""
+    groups = analysis.template.section("groups")
+    pending = []
+    for target in targets:
+        group = groups.get(target)
+        members = group.get("members") if isinstance(group, dict) else None
+        if isinstance(members, list):
+            pending.extend(m for m in members if isinstance(m, str))
+        pending.append(target)
+    placed: set = set()
+    while pending:
+        name = pending.pop()
+        if name in placed:
+            continue
+        placed.add(name)
+        host = host_of(analysis, name)
+        if host:
+            pending.append(host)
+    return placed
+
+
+def _warn_placement(analysis: Analysis, placements: list) -> None:
+    """Say what site selection does not use: it places the whole deployment at one site and reads
+    only the sites/regions properties."""
+    registry = analysis.template.registry
+    computes = sorted(
+        name
+        for name, body in analysis.template.node_templates.items()
+        if isinstance(body, dict) and registry.is_a("node_types", body.get("type"), "tosca.nodes.Compute")
+    )
+    for kept, policy, pos in placements:
+        subject = f"policy '{kept['name']}'"
+        properties = policy.get("properties") if isinstance(policy.get("properties"), dict) else {}
+        for key in properties:
+            if key in PLACEMENT_USED:
+                continue
+            why = _PLACEMENT_UNUSED.get(key, "site selection reads only sites and regions")
+            analysis.sink.warn(
+                analysis.file,
+                position(properties, key),
+                f"{subject} property '{key}'",
+                f"is kept in the analysis but not used: {why}",
+                value=properties[key],
+                rule="placement",
+            )
+        targets = kept["targets"]
+        covered = _placed_nodes(analysis, targets)
+        uncovered = [c for c in computes if targets and c not in covered]
+        if uncovered:
+            analysis.sink.warn(
+                analysis.file,
+                position(policy, "targets") if "targets" in policy else pos,
+                subject,
+                f"targets {', '.join(targets)} only, but site selection places the whole deployment "
+                f"at one site: its sites/regions apply to {', '.join(uncovered)} too",
+                rule="placement",
+            )
+    if len(placements) > 1:
+        names = ", ".join(f"'{kept['name']}'" for kept, _policy, _pos in placements)
+        analysis.sink.warn(
+            analysis.file,
+            placements[1][2],
+            "policies",
+            f"{len(placements)} placement policies ({names}) are merged: the deployment goes to one "
+            "site allowed by any of them",
+            rule="placement",
+        )
