@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sys
 import threading
 import time
@@ -40,6 +41,7 @@ from typing import TextIO
 
 MODES = ("live", "plain", "verbose", "quiet")
 MAX_HOST_ROWS = 12
+_ID_PREFIX = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}-")
 REFRESH_PER_SECOND = 4
 # playbooks/configure.yml applies each wave's software entries with a task of this name (in
 # playbooks/tasks/): its k-th start is the start of the plan's k-th wave. Renaming it there
@@ -499,6 +501,10 @@ class ProgressView:
                 )
         return Group(*parts)
 
+    def _short(self, host: str) -> str:
+        """Host names start with the deployment id: the view shows the rest (vm-server-0)."""
+        return _ID_PREFIX.sub("", host, count=1)
+
     def _host_table(self):
         from rich.table import Table
         from rich.text import Text
@@ -506,15 +512,15 @@ class ProgressView:
         order = {"failed": 0, "unreachable": 0, "running": 1, "changed": 2, "ok": 2, "waiting": 3}
         hosts = sorted(self.hosts.items(), key=lambda kv: (order.get(kv[1].status, 4), kv[0]))
         table = Table(box=None, show_header=True, header_style="bold", pad_edge=False, padding=(0, 2, 0, 0))
-        table.add_column("HOST", no_wrap=True, overflow="ellipsis", max_width=48)
-        table.add_column("STATUS", no_wrap=True)
-        table.add_column("TASKS", justify="right", no_wrap=True)
-        table.add_column("TASK", no_wrap=True, overflow="ellipsis")
+        table.add_column("HOST", no_wrap=True, overflow="ellipsis", max_width=40)
+        table.add_column("STATUS", no_wrap=True, min_width=11)
+        table.add_column("TASKS", justify="right", no_wrap=True, min_width=7)
+        table.add_column("TASK", no_wrap=True, overflow="ellipsis", ratio=1)
         shown = hosts if len(hosts) <= MAX_HOST_ROWS else hosts[: MAX_HOST_ROWS - 1]
         for name, state in shown:
             tasks = f"{state.done}/~{state.estimate}" if state.estimate else str(state.done)
             table.add_row(
-                name,
+                self._short(name),
                 Text(state.status, style=_STYLE.get(state.status, "")),
                 tasks,
                 self._clean(state.task) if state.status == "running" else "",
