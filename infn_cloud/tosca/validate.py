@@ -123,6 +123,7 @@ def _check_type_definitions(analysis: Analysis) -> None:
 
 
 def _warn_unused(analysis: Analysis, file: str, problems: list) -> None:
+    problems = sorted(problems, key=lambda p: (p.line, p.column))
     shown = []
     for problem in problems[:_UNUSED_SHOWN]:
         text = f"line {problem.line}: {problem.subject}"
@@ -618,6 +619,7 @@ def _parse_requirements(analysis, node_name, node, type_name) -> list[Requiremen
     entries = node.get("requirements")
     result: list[Requirement] = []
     if entries is None:
+        _check_occurrences(analysis, node_name, node, type_name, result)
         return result
     if not isinstance(entries, list):
         sink.error(
