@@ -1,14 +1,20 @@
 """The inputs a user must supply to each catalogue template (the templates' descriptions say so).
 
-`infn-cloud validate` lists exactly these as required; with them (and every other input at its
-default) each template plans, i.e. its role variables fit the roles' argument specs.
+`infn-cloud validate` lists exactly these as required (none: every template has working
+defaults); with them (and every other input at its default) each template plans, i.e. its role
+variables fit the roles' argument specs.
 """
 
 from __future__ import annotations
 
-USER_INPUTS: dict[str, dict] = {
+USER_INPUTS: dict[str, dict] = {}  # every catalogue template plans and deploys with its defaults
+
+# The inputs of each template's other mode (not its default): an external service the user
+# brings. Tests use them as a base to check what those modes need.
+OTHER_MODE_INPUTS: dict[str, dict] = {
     "docker_compose": {"docker_compose_file_url": "https://example.org/compose.yaml"},
     "jupyterhub": {
+        "authenticator": "oidc",
         "oauth_client_id": "jupyterhub-client",
         "oauth_client_secret": "client-secret-from-iam",
         "iam_groups": ["users"],

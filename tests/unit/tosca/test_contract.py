@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from catalogue_inputs import USER_INPUTS, user_inputs
+from catalogue_inputs import OTHER_MODE_INPUTS, USER_INPUTS, user_inputs
 
 from infn_cloud.secrets.base import SecretStore
 from infn_cloud.secrets.generate import CannotGenerate, generate_for
@@ -51,7 +51,11 @@ def _choices():
 
 @pytest.mark.parametrize(("name", "input_name", "choice"), list(_choices()))
 def test_every_valid_values_choice_fits_the_roles(name, input_name, choice):
-    make_plan(name, {**user_inputs(name), input_name: choice})
+    inputs = {**user_inputs(name), input_name: choice}
+    other = OTHER_MODE_INPUTS.get(name, {})
+    if other.get(input_name) == choice:  # a choice of the other mode comes with what that mode needs
+        inputs = {**other, **inputs}
+    make_plan(name, inputs)
 
 
 def test_there_are_choices_to_check():
@@ -232,7 +236,7 @@ def test_compose_env_names_and_single_line_values(tmp_path):
     inputs.write_text(
         yaml.safe_dump(
             {
-                **USER_INPUTS["docker_compose"],
+                **OTHER_MODE_INPUTS["docker_compose"],
                 "environment_variables": {"GOOD": "x", "BAD NAME": "y", "MULTI": "a\nEVIL=1"},
             }
         )
@@ -245,35 +249,73 @@ def test_compose_env_names_and_single_line_values(tmp_path):
 def test_newline_in_a_secret_is_refused_without_showing_it(tmp_path):
     inputs = tmp_path / "inputs.yaml"
     inputs.write_text(
-        yaml.safe_dump({**USER_INPUTS["sync_share"], "s3_secret_key": "topsecretvalue\nEVIL=1"})
+        yaml.safe_dump(
+            {
+                "iam_url": "https://iam.example.org/",
+                "oidc_client_id": "c",
+                "oidc_client_secret": "topsecretvalue\nEVIL=1",
+            }
+        )
     )
     result = plan_cli("sync_share", "-i", inputs)
-    assert_refused(result, "'sync_share_s3_secret_key'", "newline")
+    assert_refused(result, "'sync_share_oidc_client_secret'", "newline")
     assert "topsecretvalue" not in result.stderr + result.stdout
 
 
 # -- conditional requirements --------------------------------------------------------------
-def test_sync_share_missing_endpoint_and_keys_are_required_inputs():
-    result = plan_cli("sync_share")
+def test_sync_share_defaults_run_their_own_swift_with_generated_secrets():
+    plan = make_plan("sync_share", {})
+    assert {"s3_secret_key", "s3_hash_path_prefix", "s3_hash_path_suffix", "admin_password"} <= set(
+        plan["secrets_to_generate"]
+    )
+    variables = _vars(plan, "sync_share")
+    assert variables["sync_share_s3_endpoint"] == ""  # the role runs Swift on the VM
+    assert variables["sync_share_s3_access_key"] == ""  # sync-share:<implementation>
+    # The secret key's constraint makes the generated value one Swift's tempauth accepts.
+    assert plan["secret_constraints"]["s3_secret_key"] == [{"pattern": "(|[^\\s%#;]{8,})"}]
+
+
+def test_sync_share_external_endpoint_needs_its_access_key():
+    result = plan_cli("sync_share", "--set=s3_endpoint=https://s3.example.org")
     assert_refused(
-        result, "input 's3_endpoint': is required", "input 's3_access_key'", "input 's3_secret_key'"
+        result,
+        "role option 'sync_share_s3_access_key' (from property 's3_access_key', input 's3_access_key')",
+        "required by 'sync_share_s3_endpoint'",
+    )
+
+
+def test_sync_share_own_swift_needs_both_hash_path_secrets(tmp_path):
+    path = app_template(
+        tmp_path,
+        "infn.cloud.sync_share",
+        {
+            "sync_share_s3_bucket": "files",
+            "sync_share_s3_secret_key": "secret-key-1234",
+            "sync_share_admin_password": "admin-password-1234",
+            "sync_share_local_s3_hash_path_prefix": "prefix-1234",
+        },
+    )
+    assert_refused(
+        plan_cli(path),
+        "parameters are required together: sync_share_local_s3_hash_path_prefix, "
+        "sync_share_local_s3_hash_path_suffix",
     )
 
 
 def test_sync_share_endpoint_must_be_an_http_url():
-    args = [f"--set={k}={v}" for k, v in USER_INPUTS["sync_share"].items()]
+    args = [f"--set={k}={v}" for k, v in OTHER_MODE_INPUTS["sync_share"].items()]
     assert_refused(plan_cli("sync_share", *args, "--set=s3_endpoint=ftp://s3.example.org"), "s3_endpoint")
 
 
 def test_credentials_in_a_url_are_not_shown():
-    args = [f"--set={k}={v}" for k, v in USER_INPUTS["sync_share"].items()]
+    args = [f"--set={k}={v}" for k, v in OTHER_MODE_INPUTS["sync_share"].items()]
     result = plan_cli("sync_share", *args, "--set=s3_endpoint=https://user:pa55word@s3.example.org")
     assert_refused(result, "'sync_share_s3_endpoint'", "its value is not an http:// or https:// URL")
     assert "pa55word" not in result.stderr + result.stdout
 
 
 def test_sync_share_iam_url_needs_the_oidc_client():
-    args = [f"--set={k}={v}" for k, v in USER_INPUTS["sync_share"].items()]
+    args = [f"--set={k}={v}" for k, v in OTHER_MODE_INPUTS["sync_share"].items()]
     result = plan_cli("sync_share", *args, "--set=iam_url=https://iam.example.org/")
     assert_refused(
         result,
@@ -290,9 +332,27 @@ def test_sync_share_iam_url_needs_the_oidc_client():
     )
 
 
+def test_jupyterhub_defaults_use_the_dummy_authenticator_with_a_generated_password():
+    plan = make_plan("jupyterhub", {})
+    variables = _vars(plan, "jupyterhub")
+    assert variables["jupyterhub_authenticator"] == "dummy"
+    assert "hub_password" in plan["secrets_to_generate"]
+    assert plan["outputs"]["hub_password"]["value"] == "secret:hub_password"
+
+
+def test_jupyterhub_oidc_needs_the_client_id(tmp_path):
+    inputs = tmp_path / "inputs.yaml"
+    inputs.write_text(yaml.safe_dump({**OTHER_MODE_INPUTS["jupyterhub"], "oauth_client_id": ""}))
+    assert_refused(
+        plan_cli("jupyterhub", "-i", inputs),
+        "role option 'jupyterhub_oauth_client_id' (from property 'oauth_client_id', input 'oauth_client_id')",
+        "jupyterhub_authenticator is oidc but all of the following are missing",
+    )
+
+
 def test_jupyterhub_oidc_needs_a_group(tmp_path):
     inputs = tmp_path / "inputs.yaml"
-    inputs.write_text(yaml.safe_dump({**USER_INPUTS["jupyterhub"], "iam_groups": []}))
+    inputs.write_text(yaml.safe_dump({**OTHER_MODE_INPUTS["jupyterhub"], "iam_groups": []}))
     assert_refused(
         plan_cli("jupyterhub", "-i", inputs),
         "'jupyterhub_iam_groups' (from property 'iam_groups', input 'iam_groups')",
@@ -300,7 +360,7 @@ def test_jupyterhub_oidc_needs_a_group(tmp_path):
         "any of the following are missing",
     )
     inputs.write_text(
-        yaml.safe_dump({**USER_INPUTS["jupyterhub"], "iam_groups": [], "iam_admin_groups": ["a"]})
+        yaml.safe_dump({**OTHER_MODE_INPUTS["jupyterhub"], "iam_groups": [], "iam_admin_groups": ["a"]})
     )
     assert plan_cli("jupyterhub", "-i", inputs).returncode == 0
 
@@ -322,17 +382,28 @@ def test_every_broken_rule_is_listed(tmp_path):
         (
             {
                 "docker_compose_file_url": "https://example.org/c.yml",
-                "docker_compose_file_content": {"services": {}},
+                "docker_compose_run": {"image": "busybox"},
             },
             "refuses these together: parameters are mutually exclusive",
         ),
         ({}, "docker_compose_state is present but any of the following are missing"),
     ],
-    ids=["url-and-content", "neither"],
+    ids=["url-and-run", "neither"],
 )
 def test_compose_project_needs_exactly_one_source(tmp_path, variables, expected):
     path = app_template(tmp_path, "infn.cloud.docker_compose", {"docker_compose_project": "web", **variables})
     assert_refused(plan_cli(path), "'docker_compose_file_url'", "'docker_compose_run'", expected)
+
+
+def test_compose_default_project_and_a_url_plan_together():
+    """The template's default content stays when a URL is given: the role uses the URL."""
+    default = _vars(make_plan("docker_compose", {}), "docker_compose")
+    assert (
+        default["docker_compose_file_content"]["services"]["web"]["image"] == "docker.io/library/nginx:stable"
+    )
+    assert default["docker_compose_file_url"] == ""
+    both = _vars(make_plan("docker_compose", OTHER_MODE_INPUTS["docker_compose"]), "docker_compose")
+    assert both["docker_compose_file_url"] == "https://example.org/compose.yaml"
 
 
 def test_requirement_declarations_are_valid_ansible_sub_specs():
@@ -511,8 +582,8 @@ def _ansible_playbook(tmp_path, play, extra, tags=("no_task_has_this_tag",)) -> 
         (
             "sync_share",
             {"sync_share_s3_endpoint": "", "sync_share_s3_secret_key": "hidden-value-123"},
-            "missing required arguments: sync_share_admin_password, sync_share_s3_access_key, "
-            "sync_share_s3_bucket, sync_share_s3_endpoint found in sync_share_requirements",
+            "one of the following is required: sync_share_s3_endpoint, "
+            "sync_share_local_s3_hash_path_prefix found in sync_share_requirements",
         ),
         (
             "jupyterhub",

@@ -81,6 +81,8 @@ def test_inline_project_serves_files_and_env(host):
 def test_project_from_url_runs_with_host_ip(host):
     assert host.file("/opt/fromurl/compose.yaml").exists
     assert _curl(host, 18081).stdout.strip() == "fromurl 192.0.2.20"
+    # The inline content given with the URL (a template's default project) was not used.
+    assert "ignored" not in host.file("/opt/fromurl/compose.yaml").content_string
 
 
 def test_run_docker_single_container(host):
