@@ -515,7 +515,9 @@ def _check_defined_values(analysis, node_name, subject, values, definitions, def
             continue
         definition = definitions[prop][0] if isinstance(definitions[prop][0], dict) else {}
         where = Where(file, position(values, prop), psubject, raw_text(values, prop))
-        check_value_with_inputs(analysis, value, definition, where, node_name)
+        checked = check_value_with_inputs(analysis, value, definition, where, node_name)
+        if _coerced(value, checked):
+            values[prop] = checked  # the planner reads the value as the production parsers do
 
 
 def _check_properties(analysis, node_name, subject, values, definitions, owner, key) -> None:
@@ -543,8 +545,10 @@ def _check_properties(analysis, node_name, subject, values, definitions, owner, 
             )
 
 
-def check_value_with_inputs(analysis, value, definition, where, node_name) -> None:
-    """Check a property value; a get_input is checked with the input's value when known."""
+def check_value_with_inputs(analysis, value, definition, where, node_name):
+    """Check a property value; a get_input is checked with the input's value when known.
+
+    Returns the value as checked (coerced where the production parsers coerce it)."""
     type_name = definition.get("type")
     kwargs = {"entry_schema": definition.get("entry_schema"), "constraints": definition.get("constraints")}
     if is_function(value):
@@ -563,12 +567,20 @@ def check_value_with_inputs(analysis, value, definition, where, node_name) -> No
             )
             # The normalised input (Scalar/Version) is re-checked against the property's own type.
             analysis.checker.check(to_plain(analysis.input_values[name]), type_name, sub, **kwargs)
-        return
+        return value
     if contains_function(value):
         check_functions(analysis, value, where, node_name)
-        return
+        return value
     if type_name is not None:
-        analysis.checker.check(value, type_name, where, **kwargs)
+        return analysis.checker.check(value, type_name, where, **kwargs)
+    return value
+
+
+def _coerced(value, checked) -> bool:
+    """A quoted number or boolean read as one, or a boolean read as a string (values.py)."""
+    if isinstance(value, str):
+        return isinstance(checked, bool | int | float)
+    return isinstance(value, bool) and isinstance(checked, str)
 
 
 def _check_capabilities(analysis, node_name, node, type_name) -> None:
