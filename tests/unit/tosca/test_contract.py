@@ -350,6 +350,30 @@ def test_jupyterhub_oidc_needs_the_client_id(tmp_path):
     )
 
 
+@pytest.mark.parametrize("client_id", ["jupyterhub-client", ""])
+def test_jupyterhub_dummy_refuses_an_oauth_client_when_the_role_starts(tmp_path, client_id):
+    """OIDC settings with the template's default authenticator would silently give a shared password."""
+    play = _playbook(
+        tmp_path,
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - ansible.builtin.include_role:\n"
+        "        name: infn.cloud.jupyterhub\n        tasks_from: validate.yml\n",
+    )
+    extra = {
+        "ansible_facts": {"fqdn": "node.example.org"},
+        "jupyterhub_authenticator": "dummy",
+        "jupyterhub_dummy_password": "password-1234",
+        "jupyterhub_oauth_client_id": client_id,
+        "jupyterhub_notebooks_require_mount": False,
+    }
+    result = _ansible_playbook(tmp_path, play, extra, tags=())
+    refused = "jupyterhub_oauth_client_id is set: set jupyterhub_authenticator to 'oidc'"
+    output = re.sub(r"\s+", " ", result.stdout + result.stderr)
+    if client_id:
+        assert result.returncode == 2 and refused in output, output[-2000:]
+    else:
+        assert result.returncode == 0 and refused not in output, output[-2000:]
+
+
 def test_jupyterhub_oidc_needs_a_group(tmp_path):
     inputs = tmp_path / "inputs.yaml"
     inputs.write_text(yaml.safe_dump({**OTHER_MODE_INPUTS["jupyterhub"], "iam_groups": []}))
