@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 
 from infn_cloud import __version__
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    parser.add_argument("--no-color", action="store_true", help="no colours (as NO_COLOR=1 does)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name in COMMAND_MODULES:
@@ -68,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         return complete(argv[2:])
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.no_color:
+        os.environ["NO_COLOR"] = "1"  # rich reads it (https://no-color.org)
     as_json = getattr(args, "json", False)
     try:
         return int(args.func(args) or 0)

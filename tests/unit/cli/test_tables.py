@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import sys
 import threading
 import time
 
@@ -106,6 +108,16 @@ def test_status_is_coloured_on_a_terminal_unless_no_color(monkeypatch):
     print_table(["ID", "STATUS"], [["a", "CREATE_FAILED"], ["b", "CREATE_COMPLETE"]], "STATUS", stream=out)
     assert "31m" not in out.getvalue() and "32m" not in out.getvalue()
     assert "CREATE_FAILED" in out.getvalue()
+
+
+def test_no_color_option(monkeypatch):
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setattr("sys.stdout", Terminal())
+    assert main(["--no-color", "list"]) == 0
+    assert os.environ.get("NO_COLOR") == "1"
+    print_table(["STATUS"], [["CREATE_FAILED"]], "STATUS")
+    out = sys.stdout.getvalue()
+    assert "CREATE_FAILED" in out and "31m" not in out
 
 
 def test_logs_follow_prints_the_log_as_it_grows_until_the_deployment_ends(state_dir, capsys, monkeypatch):
