@@ -8,15 +8,13 @@ and ``print_selection`` for `infn-cloud plan` and `infn-cloud deploy`.
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from infn_cloud.cli import emit
 from infn_cloud.errors import InfnCloudError
 from infn_cloud.federation import Registry, Selection, describe_selection, format_selection, load_registry
-from infn_cloud.paths import collection_root
+from infn_cloud.federation.location import REGISTRY_ENV, registry_location
 
-REGISTRY_ENV = "INFN_CLOUD_REGISTRY"
 DEFAULT_REGISTRY = "inventories/local"
 
 __all__ = [
@@ -51,21 +49,9 @@ def add_site_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def registry_path(args: argparse.Namespace) -> Path:
-    """--registry, else $INFN_CLOUD_REGISTRY, else the collection's inventories/local.
-
-    A relative path that does not exist from the current directory is looked up in the
-    collection root, so `--registry inventories/infn-cloud` works from anywhere.
-    """
-    value = getattr(args, "registry", None) or os.environ.get(REGISTRY_ENV) or DEFAULT_REGISTRY
-    path = Path(value).expanduser()
-    if not path.is_absolute() and not path.exists():
-        try:
-            candidate = collection_root() / path
-        except FileNotFoundError:
-            return path
-        if candidate.exists():
-            return candidate
-    return path
+    """--registry, else $INFN_CLOUD_REGISTRY, else the collection's inventories/local
+    (infn_cloud.federation.location: the same rule for provision.yml's entry point)."""
+    return registry_location(getattr(args, "registry", None))
 
 
 def load_registry_from_args(args: argparse.Namespace) -> Registry:
@@ -81,7 +67,7 @@ def _local_usage(site) -> dict | None:
     from infn_cloud.federation.drivers.local import LocalDriver
 
     try:
-        return LocalDriver(site)._usage_by_others("")
+        return LocalDriver(site).usage()
     except InfnCloudError:
         return None
 

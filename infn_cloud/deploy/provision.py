@@ -21,9 +21,9 @@ import json
 import sys
 from pathlib import Path
 
-from infn_cloud.deploy.lifecycle import _write_json_private
-from infn_cloud.deploy.redaction import redact_plan, secret_role_vars
+from infn_cloud.deploy import document
 from infn_cloud.errors import InfnCloudError, UsageError
+from infn_cloud.federation.location import registry_location
 from infn_cloud.tosca import secret_values
 
 
@@ -52,17 +52,9 @@ def create(args: argparse.Namespace) -> dict:
     # properties); a plan from infn.cloud.tosca_plan already holds markers instead.
     secrets = secret_values.values(plan)
     resolved = resolve_attributes(plan, resources)
-    secret_vars = sorted(secret_role_vars(resolved, secrets))
-    document = {
-        "id": args.deployment_id,
-        "site": site.name,
-        "plan": redact_plan(resolved, secrets),
-        "resources": resources,
-        "status": "CREATE_IN_PROGRESS",
-        "secret_vars": secret_vars,
-        "site_role_vars": {site.name: dict(site.role_vars)},
-    }
-    _write_json_private(Path(args.output), document)
+    doc = document.build(args.deployment_id, site, resolved, resources, secrets)
+    document.write(Path(args.output), doc)
+    secret_vars = doc["secret_vars"]
     hosts = [i["name"] for insts in resources["nodes"].values() for i in insts]
     return {
         "changed": not before.get("nodes"),
@@ -102,10 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--registry")
     p.set_defaults(func=delete)
     args = parser.parse_args(argv)
-    if not args.registry:
-        from infn_cloud.cli.sites import registry_path
-
-        args.registry = str(registry_path(argparse.Namespace(registry=None)))
+    args.registry = str(registry_location(args.registry))
     try:
         print(json.dumps(args.func(args)))
     except InfnCloudError as exc:

@@ -172,6 +172,10 @@ class LocalDriver(Driver):
             usage["volume_gb"] += int(labels.get(LABEL_SIZE, 0))
         return usage
 
+    def usage(self) -> dict[str, int]:
+        """Instances, cores, RAM and volumes every deployment uses on this site (`infn-cloud sites`)."""
+        return self._usage_by_others("")
+
     def _check_capacity(self, deployment_id: str, demand: dict[str, int]) -> None:
         used = self._usage_by_others(deployment_id)
         over = [
