@@ -13,8 +13,13 @@ import argparse
 
 from infn_cloud.cli import emit
 from infn_cloud.cli.deployments import add_state_argument, open_state_from_args, print_record, record_view
-from infn_cloud.cli.plan import add_template_arguments, import_maps, load_inputs
-from infn_cloud.cli.sites import add_site_arguments, registry_path
+from infn_cloud.cli.options import (
+    add_site_arguments,
+    add_template_arguments,
+    import_maps,
+    load_inputs,
+    registry_path,
+)
 from infn_cloud.cli.view import add_view_arguments, make_view
 from infn_cloud.deploy.lifecycle import DEFAULT_MAX_SITES, DeployRequest, Lifecycle, Timeouts
 

@@ -1,94 +1,16 @@
-"""`infn-cloud plan TEMPLATE`: show what a deployment would do.
-
-The helpers here (add_template_arguments, load_inputs, build_plan, print_plan) are shared with
-`validate` and `deploy`, which add their own options (site selection) on top.
-"""
+"""`infn-cloud plan TEMPLATE`: show what a deployment would do (site selection: plan_sites.py)."""
 
 from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from infn_cloud.cli import emit
-from infn_cloud.errors import UsageError, ValidationError
+from infn_cloud.cli.options import add_template_arguments, import_maps, load_inputs
 from infn_cloud.tosca import make_plan
-from infn_cloud.tosca.yamlio import Mapping, YamlSyntaxError, load_file, load_text
 
-
-def add_template_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "template", metavar="TEMPLATE", help="template file or catalogue name (see `templates`)"
-    )
-    parser.add_argument(
-        "-i", "--inputs", action="append", default=[], metavar="FILE", help="YAML/JSON map of input values"
-    )
-    parser.add_argument(
-        "--set",
-        dest="set_values",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="set one input; VALUE is read as a YAML scalar (e.g. 4, true, '2 GB')",
-    )
-    parser.add_argument(
-        "--import-map",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="import map resolving URL imports to local files (also INFN_CLOUD_IMPORT_MAP)",
-    )
-    parser.add_argument("--json", action="store_true", help="print JSON")
-
-
-def load_inputs(args: argparse.Namespace) -> Mapping | None:
-    """Merge -i files (in order) and --set values; None when neither was given."""
-    if not args.inputs and not args.set_values:
-        return None
-    merged = Mapping()
-    for name in args.inputs:
-        path = Path(name)
-        if not path.is_file():
-            raise UsageError(f"inputs file {name} not found")
-        # The file's content is untrusted input: unreadable YAML, a document over the YAML limits
-        # or anything but a map is an invalid input (exit 2), like a bad value.
-        try:
-            data = load_file(path)
-        except YamlSyntaxError as exc:
-            raise ValidationError(f"inputs file {exc}") from None
-        except UnicodeDecodeError:
-            raise ValidationError(f"inputs file {name}: not a UTF-8 text file") from None
-        if data is None:
-            continue
-        if not isinstance(data, dict):
-            raise ValidationError(f"inputs file {name}: expected a map of input name to value")
-        merged.update(data)
-        merged.key_pos.update(getattr(data, "key_pos", {}))
-        merged.raw.update(getattr(data, "raw", {}))
-        merged.source = str(path)
-    for item in args.set_values:
-        key, sep, text = item.partition("=")
-        if not sep or not key:
-            raise UsageError(f"--set {item!r}: expected KEY=VALUE")
-        try:
-            value = load_text(text, "--set", plain=True) if text else ""
-        except YamlSyntaxError:  # not YAML (or over the YAML limits): the text as given
-            value = text
-        if isinstance(value, dict | list):
-            value = text  # --set takes scalars; use -i for lists and maps
-        merged[key] = value
-        merged.raw[key] = text
-        merged.key_pos.pop(key, None)
-        merged.source = merged.source or "--set"
-    return merged
-
-
-def import_maps(args: argparse.Namespace):
-    return args.import_map or None
-
-
-def build_plan(args: argparse.Namespace) -> dict:
-    return make_plan(args.template, load_inputs(args), import_map=import_maps(args))
+# Their home was this module: kept importable from here for callers outside the package.
+__all__ = ["add_template_arguments", "import_maps", "load_inputs", "print_plan", "register", "run"]
 
 
 def print_plan(plan: dict) -> None:
@@ -141,7 +63,7 @@ def redacted(plan: dict) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    plan = redacted(build_plan(args))
+    plan = redacted(make_plan(args.template, load_inputs(args), import_map=import_maps(args)))
     if getattr(args, "no_sites", True):
         emit(args, plan, print_plan)
         return 0

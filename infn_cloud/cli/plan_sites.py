@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import argparse
 
-from infn_cloud.cli.sites import add_site_arguments, load_registry_from_args, print_selection
+from infn_cloud.cli.options import add_site_arguments, load_registry_from_args
 from infn_cloud.errors import EXIT_NO_SITE, NoSiteError
+from infn_cloud.federation import Selection, format_selection
+
+
+def print_selection(selection: Selection) -> None:
+    print(format_selection(selection))
 
 
 def add_plan_site_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,65 +1,25 @@
 """`infn-cloud sites`: the sites of a registry, their kind, capacity and status.
 
-Also the pieces other commands share: ``add_site_arguments(parser)`` (--registry, --group,
---site), ``registry_path(args)`` / ``load_registry_from_args(args)``, ``describe_selection``
-and ``print_selection`` for `infn-cloud plan` and `infn-cloud deploy`.
+The options other commands share (--registry, --group, --site) live in cli/options.py.
 """
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from infn_cloud.cli import emit
+from infn_cloud.cli.options import (
+    DEFAULT_REGISTRY,
+    REGISTRY_ENV,
+    add_site_arguments,
+    load_registry_from_args,
+    registry_path,
+)
 from infn_cloud.errors import InfnCloudError
-from infn_cloud.federation import Registry, Selection, describe_selection, format_selection, load_registry
-from infn_cloud.federation.location import REGISTRY_ENV, registry_location
+from infn_cloud.federation import load_registry
 
-DEFAULT_REGISTRY = "inventories/local"
-
-__all__ = [
-    "add_site_arguments",
-    "describe_selection",
-    "load_registry_from_args",
-    "print_selection",
-    "register",
-    "registry_path",
-]
-
-
-def add_site_arguments(parser: argparse.ArgumentParser) -> None:
-    """--registry, --group and --site, as `plan` and `deploy` take them."""
-    parser.add_argument(
-        "--registry",
-        metavar="DIR",
-        help=f"site registry directory (default: ${REGISTRY_ENV} or {DEFAULT_REGISTRY} of the collection)",
-    )
-    parser.add_argument(
-        "--group",
-        metavar="GROUP",
-        help="your identity-provider group, e.g. admins/cygno or infn-cloud:admins/cygno "
-        "(default: the registry's default_group)",
-    )
-    parser.add_argument(
-        "--site",
-        metavar="POLICY",
-        default="auto",
-        help="auto (best site), backbone, federated, a site name or a region name (default: auto)",
-    )
-
-
-def registry_path(args: argparse.Namespace) -> Path:
-    """--registry, else $INFN_CLOUD_REGISTRY, else the collection's inventories/local
-    (infn_cloud.federation.location: the same rule for provision.yml's entry point)."""
-    return registry_location(getattr(args, "registry", None))
-
-
-def load_registry_from_args(args: argparse.Namespace) -> Registry:
-    return load_registry(registry_path(args))
-
-
-def print_selection(selection: Selection) -> None:
-    print(format_selection(selection))
+# add_site_arguments, load_registry_from_args and registry_path lived here: still importable.
+__all__ = ["add_site_arguments", "load_registry_from_args", "register", "registry_path"]
 
 
 def _local_usage(site) -> dict | None:

@@ -17,7 +17,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from infn_cloud.cli import emit
-from infn_cloud.cli.plan import import_maps, load_inputs
+from infn_cloud.cli.options import import_maps, load_inputs
 from infn_cloud.errors import EXIT_INVALID, EXIT_NOT_FOUND, EXIT_OK, NotFoundError, UsageError
 from infn_cloud.tosca import validate
 

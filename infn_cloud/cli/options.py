@@ -1,0 +1,119 @@
+"""Options and inputs the commands share: a template with its inputs, a site registry.
+
+Command modules (plan, validate, deploy, sites, ...) import these; none imports another
+command module for its helpers.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from infn_cloud.errors import UsageError, ValidationError
+from infn_cloud.federation import Registry, load_registry
+from infn_cloud.federation.location import REGISTRY_ENV, registry_location
+from infn_cloud.tosca.yamlio import Mapping, YamlSyntaxError, load_file, load_text
+
+DEFAULT_REGISTRY = "inventories/local"
+
+
+def add_template_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "template", metavar="TEMPLATE", help="template file or catalogue name (see `templates`)"
+    )
+    parser.add_argument(
+        "-i", "--inputs", action="append", default=[], metavar="FILE", help="YAML/JSON map of input values"
+    )
+    parser.add_argument(
+        "--set",
+        dest="set_values",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set one input; VALUE is read as a YAML scalar (e.g. 4, true, '2 GB')",
+    )
+    parser.add_argument(
+        "--import-map",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="import map resolving URL imports to local files (also INFN_CLOUD_IMPORT_MAP)",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def load_inputs(args: argparse.Namespace) -> Mapping | None:
+    """Merge -i files (in order) and --set values; None when neither was given."""
+    if not args.inputs and not args.set_values:
+        return None
+    merged = Mapping()
+    for name in args.inputs:
+        path = Path(name)
+        if not path.is_file():
+            raise UsageError(f"inputs file {name} not found")
+        # The file's content is untrusted input: unreadable YAML, a document over the YAML limits
+        # or anything but a map is an invalid input (exit 2), like a bad value.
+        try:
+            data = load_file(path)
+        except YamlSyntaxError as exc:
+            raise ValidationError(f"inputs file {exc}") from None
+        except UnicodeDecodeError:
+            raise ValidationError(f"inputs file {name}: not a UTF-8 text file") from None
+        if data is None:
+            continue
+        if not isinstance(data, dict):
+            raise ValidationError(f"inputs file {name}: expected a map of input name to value")
+        merged.update(data)
+        merged.key_pos.update(getattr(data, "key_pos", {}))
+        merged.raw.update(getattr(data, "raw", {}))
+        merged.source = str(path)
+    for item in args.set_values:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--set {item!r}: expected KEY=VALUE")
+        try:
+            value = load_text(text, "--set", plain=True) if text else ""
+        except YamlSyntaxError:  # not YAML (or over the YAML limits): the text as given
+            value = text
+        if isinstance(value, dict | list):
+            value = text  # --set takes scalars; use -i for lists and maps
+        merged[key] = value
+        merged.raw[key] = text
+        merged.key_pos.pop(key, None)
+        merged.source = merged.source or "--set"
+    return merged
+
+
+def import_maps(args: argparse.Namespace):
+    return args.import_map or None
+
+
+def add_site_arguments(parser: argparse.ArgumentParser) -> None:
+    """--registry, --group and --site, as `plan` and `deploy` take them."""
+    parser.add_argument(
+        "--registry",
+        metavar="DIR",
+        help=f"site registry directory (default: ${REGISTRY_ENV} or {DEFAULT_REGISTRY} of the collection)",
+    )
+    parser.add_argument(
+        "--group",
+        metavar="GROUP",
+        help="your identity-provider group, e.g. admins/cygno or infn-cloud:admins/cygno "
+        "(default: the registry's default_group)",
+    )
+    parser.add_argument(
+        "--site",
+        metavar="POLICY",
+        default="auto",
+        help="auto (best site), backbone, federated, a site name or a region name (default: auto)",
+    )
+
+
+def registry_path(args: argparse.Namespace) -> Path:
+    """--registry, else $INFN_CLOUD_REGISTRY, else the collection's inventories/local
+    (infn_cloud.federation.location: the same rule for provision.yml's entry point)."""
+    return registry_location(getattr(args, "registry", None))
+
+
+def load_registry_from_args(args: argparse.Namespace) -> Registry:
+    return load_registry(registry_path(args))
