@@ -7,7 +7,6 @@ Also the helpers the other lifecycle commands share: ``add_state_argument`` (--s
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
@@ -28,10 +27,10 @@ def add_state_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def open_state_from_args(args: argparse.Namespace) -> StateStore:
-    if getattr(args, "state_dir", None):
-        # The secret store and the lifecycle read the same variable: one switch for all of them.
-        os.environ[STATE_ENV] = str(Path(args.state_dir).expanduser().resolve())
-    return open_state()
+    # Passed on, not put in the environment: the lifecycle and the secret store take their
+    # folder from the state store (state.directory).
+    state_dir = getattr(args, "state_dir", None)
+    return open_state(Path(state_dir).expanduser().resolve() if state_dir else None)
 
 
 def _when(ts: float | None) -> str | None:
@@ -246,10 +245,10 @@ def _outputs(args: argparse.Namespace) -> int:
             details=[f"see: infn-cloud show {record['id']}"],
         )
     if args.show_secrets:
+        from infn_cloud.deploy.deployment_secrets import open_secret_store
         from infn_cloud.deploy.redaction import resolve_outputs
-        from infn_cloud.secrets import open_store
 
-        outputs = resolve_outputs(outputs, open_store().get_all(record["id"]))
+        outputs = resolve_outputs(outputs, open_secret_store(state.directory).get_all(record["id"]))
     data = {"id": record["id"], "outputs": outputs}
 
     def human(d):
@@ -308,7 +307,7 @@ def _logs(args: argparse.Namespace) -> int:
 
     with open_state_from_args(args) as state:
         record = state.get(args.id)
-        directory = deployment_dir(record["id"])
+        directory = deployment_dir(record["id"], state.directory)
         log = directory / "deploy.log"
         if args.follow:
             if args.json or args.ansible:
