@@ -23,6 +23,15 @@ def _known(cls) -> tuple[str, ...]:
     return tuple(f.name for f in fields(cls) if f.name != "extra")
 
 
+def _from_dict(cls, data: dict):
+    """An instance of a model class with an ``extra`` field: unknown keys go there."""
+    known = _known(cls)
+    return cls(
+        **{k: v for k, v in data.items() if k in known},
+        extra={k: v for k, v in data.items() if k not in known},
+    )
+
+
 @dataclass
 class ComputeNode:
     count: int = 1
@@ -50,11 +59,7 @@ class ComputeNode:
 
     @classmethod
     def from_dict(cls, data: dict) -> ComputeNode:
-        known = _known(cls)
-        return cls(
-            **{k: v for k, v in data.items() if k in known},
-            extra={k: v for k, v in data.items() if k not in known},
-        )
+        return _from_dict(cls, data)
 
 
 @dataclass
@@ -77,11 +82,7 @@ class SoftwareEntry:
 
     @classmethod
     def from_dict(cls, data: dict) -> SoftwareEntry:
-        known = _known(cls)
-        return cls(
-            **{k: v for k, v in data.items() if k in known},
-            extra={k: v for k, v in data.items() if k not in known},
-        )
+        return _from_dict(cls, data)
 
     @property
     def nodes(self) -> list[str]:

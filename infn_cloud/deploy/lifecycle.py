@@ -270,53 +270,17 @@ class Lifecycle:
 
     # ================================================================== delete
     def delete(self, deployment_id: str, force: bool = False) -> dict:
-        from infn_cloud.federation import get_driver, load_registry
-
         record = self.state.get(deployment_id)
         deployment_id = record["id"]
         if record["status"] == "DELETE_COMPLETE":
             self.view.message(f"deployment {deployment_id} is already deleted")
             return record
-        if force:
-            busy = record["status"] in ACTIVE_STATUSES and owner_alive(record)
-            if busy:
-                self.view.message(
-                    f"warning: process {record['owner_pid']} is still working on it; deleting anyway"
-                )
-            self.state.update(deployment_id, status="DELETE_IN_PROGRESS")
-            if busy:
-                self.state.abandon_running_attempts(deployment_id, "deleted while it was running")
-            elif record["status"] in ACTIVE_STATUSES:
-                self._take_over(deployment_id)
-        else:
-            self.state.take_ownership(deployment_id, (), "DELETE_IN_PROGRESS")
-            if record["status"] in ACTIVE_STATUSES:  # its owner died in the middle of it
-                self._take_over(deployment_id)
+        self._claim_for_delete(record, force)
         self.view.attach_log(self._dir(deployment_id) / "deploy.log")
         sites = Deployment.from_record(record).sites_touched
         attempt = self.state.start_attempt(deployment_id, "delete", ",".join(sites) or None, "deprovision")
         self.view.phase("delete", None, f"{deployment_id} on {', '.join(sites) or 'no site'}")
-        removed: list[str] = []
-        problems: list[str] = []
-        registry = None
-        try:
-            registry = load_registry(record["registry"])
-        except InfnCloudError as exc:
-            problems.append(f"registry {record['registry']}: {exc.message}")
-        for name in sites if registry is not None else []:
-            site = registry.sites.get(name)
-            if site is None:
-                problems.append(f"site {name} is no longer in the registry")
-                continue
-            try:
-                removed += [
-                    f"{name}: {r}" for r in get_driver(site).delete(deployment_id, progress=self.view)
-                ]
-            except InfnCloudError as exc:
-                problems.append(f"{name}: {exc.message}")
-                problems += [f"{name}: {d}" for d in exc.details]
-            except Exception as exc:
-                problems.append(f"{name}: {type(exc).__name__}: {exc}")
+        removed, problems = self._deprovision(deployment_id, record["registry"], sites)
         if problems and not force:
             self.state.finish_attempt(attempt, "failed", cause=problems[0], details=problems, cleanup=removed)
             self.state.update(deployment_id, status="DELETE_FAILED", status_reason=problems[0])
@@ -340,7 +304,52 @@ class Lifecycle:
         for name in ("deployment.json", "infn_cloud.deployment.yml", "known_hosts"):
             (self._dir(deployment_id) / name).unlink(missing_ok=True)
         self.view.message(f"deleted: {', '.join(removed) or 'nothing was left'}")
-        if problems:
-            for line in problems:
-                self.view.message(f"   not removed: {line}")
+        for line in problems:
+            self.view.message(f"   not removed: {line}")
         return self.state.get(deployment_id)
+
+    def _claim_for_delete(self, record: dict, force: bool) -> None:
+        """DELETE_IN_PROGRESS, owned by this process; a dead owner's leftovers are stopped."""
+        deployment_id = record["id"]
+        active = record["status"] in ACTIVE_STATUSES
+        if not force:
+            self.state.take_ownership(deployment_id, (), "DELETE_IN_PROGRESS")
+            if active:  # its owner died in the middle of it
+                self._take_over(deployment_id)
+            return
+        busy = active and owner_alive(record)
+        if busy:
+            self.view.message(
+                f"warning: process {record['owner_pid']} is still working on it; deleting anyway"
+            )
+        self.state.update(deployment_id, status="DELETE_IN_PROGRESS")
+        if busy:
+            self.state.abandon_running_attempts(deployment_id, "deleted while it was running")
+        elif active:
+            self._take_over(deployment_id)
+
+    def _deprovision(self, deployment_id: str, registry_dir, sites: list[str]) -> tuple[list[str], list[str]]:
+        """Remove what each site holds of the deployment: (what was removed, problems)."""
+        from infn_cloud.federation import get_driver, load_registry
+
+        removed: list[str] = []
+        problems: list[str] = []
+        try:
+            registry = load_registry(registry_dir)
+        except InfnCloudError as exc:
+            return removed, [f"registry {registry_dir}: {exc.message}"]
+        for name in sites:
+            site = registry.sites.get(name)
+            if site is None:
+                problems.append(f"site {name} is no longer in the registry")
+                continue
+            try:
+                removed += [
+                    f"{name}: {r}" for r in get_driver(site).delete(deployment_id, progress=self.view)
+                ]
+            except InfnCloudError as exc:
+                problems.append(f"{name}: {exc.message}")
+                problems += [f"{name}: {d}" for d in exc.details]
+            except Exception as exc:
+                problems.append(f"{name}: {type(exc).__name__}: {exc}")
+        return removed, problems
