@@ -205,59 +205,75 @@ class Lifecycle:
     def retry(
         self, deployment_id: str, timeouts: Timeouts | None = None, max_sites: int | None = None
     ) -> dict:
-        from infn_cloud.federation import get_driver, load_registry, select_sites
+        from infn_cloud.federation import load_registry
 
         timeouts = timeouts or Timeouts()
-        record = self.state.get(deployment_id)
-        deployment_id = record["id"]
-        record = self.state.take_ownership(deployment_id, ("CREATE_FAILED",), "CREATE_IN_PROGRESS")
-        if record["previous_status"] != "CREATE_FAILED":
+        deployment_id = self.state.get(deployment_id)["id"]
+        claimed = self.state.take_ownership(deployment_id, ("CREATE_FAILED",), "CREATE_IN_PROGRESS")
+        previous = claimed["previous_status"]
+        deployment = Deployment.from_record(claimed)
+        if previous != "CREATE_FAILED":
             self._take_over(deployment_id)
         self.view.attach_log(self._dir(deployment_id) / "deploy.log")
-        self.view.message(f"retry of {deployment_id} (was {record['previous_status']})")
+        self.view.message(f"retry of {deployment_id} (was {previous})")
         secrets = self._load_secrets(deployment_id)
         self.view.redact = Redactor(secrets).text
-        plan = unredact(record["plan"], secrets)
+        plan = unredact(deployment.plan, secrets)
         # The stored plan may be resolved already: outputs keep the original expressions.
         for output in (plan.get("outputs") or {}).values():
             if "expression" in output:
                 output["value"] = output["expression"]
         try:
-            registry = load_registry(record["registry"])
+            registry = load_registry(deployment.registry)
         except InfnCloudError:
             self.state.update(deployment_id, status="CREATE_FAILED", status_reason="registry unreadable")
             raise
-        resume_site = None
-        if record.get("site") and record["site"] in registry.sites:
-            try:
-                existing = get_driver(registry.sites[record["site"]]).describe(deployment_id)
-                if existing.get("nodes"):
-                    resume_site = record["site"]
-            except InfnCloudError as exc:
-                self.view.message(f"   cannot look at {record['site']}: {exc.message}")
+        resume_site = self._resume_site(deployment, registry)
+        candidates = self._retry_candidates(deployment, plan, registry, resume_site)
+        limit = max_sites or deployment.max_sites or DEFAULT_MAX_SITES
+        return self._run_attempts(
+            claimed, plan, secrets, registry, candidates[:limit], "retry", timeouts, resume_site=resume_site
+        )
+
+    def _resume_site(self, deployment: Deployment, registry) -> str | None:
+        """The recorded site, when the deployment's nodes still exist there."""
+        from infn_cloud.federation import get_driver
+
+        if not deployment.site or deployment.site not in registry.sites:
+            return None
+        try:
+            existing = get_driver(registry.sites[deployment.site]).describe(deployment.id)
+        except InfnCloudError as exc:
+            self.view.message(f"   cannot look at {deployment.site}: {exc.message}")
+            return None
+        return deployment.site if existing.get("nodes") else None
+
+    def _retry_candidates(
+        self, deployment: Deployment, plan: dict, registry, resume_site
+    ) -> list[SiteCandidate]:
+        """A fresh site selection; the site holding the nodes first, even if it no longer ranks."""
+        from infn_cloud.federation import select_sites
+
         candidates: list[SiteCandidate] = []
         try:
             selection = select_sites(
                 plan,
                 registry,
-                group=record["group_name"],
-                policy=record["policy"] or "auto",
+                group=deployment.group_name,
+                policy=deployment.policy or "auto",
                 history=self.state.site_history(),
             )
             candidates = list(selection.candidates)
         except NoSiteError:
             if resume_site is None:
-                self.state.update(deployment_id, status="CREATE_FAILED", status_reason="no site can host it")
+                self.state.update(deployment.id, status="CREATE_FAILED", status_reason="no site can host it")
                 raise
         if resume_site:
             # The site that holds the nodes first; its capacity check counted them as "others".
             first = next((c for c in candidates if c.site == resume_site), None)
             first = first or SiteCandidate.for_site(resume_site)
             candidates = [first, *[c for c in candidates if c.site != resume_site]]
-        limit = max_sites or record.get("max_sites") or DEFAULT_MAX_SITES
-        return self._run_attempts(
-            record, plan, secrets, registry, candidates[:limit], "retry", timeouts, resume_site=resume_site
-        )
+        return candidates
 
     def _take_over(self, deployment_id: str) -> None:
         """The record's owner is dead: stop what its ansible-playbook left running, close its attempts."""

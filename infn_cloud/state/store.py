@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from infn_cloud.errors import NotFoundError, UsageError
+from infn_cloud.model import Attempt, Deployment
 from infn_cloud.paths import private_dir, state_home
 
 # INDIGO PaaS orchestrator vocabulary.
@@ -340,6 +341,13 @@ class StateStore:
         record = self._decode(row, _JSON_COLUMNS)
         record["attempts"] = self.attempts(record["id"])
         return record
+
+    def deployment(self, deployment_id: str) -> Deployment:
+        """``get`` as the typed model (infn_cloud.model.Deployment, its attempts as Attempt)."""
+        return Deployment.from_record(self.get(deployment_id))
+
+    def typed_attempts(self, deployment_id: str) -> list[Attempt]:
+        return [Attempt.from_record(row) for row in self.attempts(deployment_id)]
 
     def list(self, include_deleted: bool = False) -> list[dict]:
         query = "SELECT * FROM deployments"

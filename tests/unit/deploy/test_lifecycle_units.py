@@ -59,3 +59,21 @@ def test_state_dir_option_is_not_put_in_the_environment(tmp_path, monkeypatch, c
     assert json.loads(capsys.readouterr().out) == []
     assert (tmp_path / "st" / "state.db").is_file()
     assert "INFN_CLOUD_STATE_DIR" not in os.environ
+
+
+def test_a_retry_tries_the_site_holding_the_nodes_first_as_a_typed_candidate(tmp_path):
+    from infn_cloud.federation import load_registry
+    from infn_cloud.federation.location import registry_location
+    from infn_cloud.model import Deployment, SiteCandidate
+    from infn_cloud.tosca import make_plan
+
+    registry = load_registry(registry_location())
+    sites = sorted(registry.sites)
+    plan = make_plan("single_vm")
+    # The policy names one site; the nodes are at another, which selection no longer ranks.
+    deployment = Deployment(id="d", template="t", status="CREATE_FAILED", policy=sites[0], site=sites[1])
+    with open_state(tmp_path / "st") as state:
+        candidates = Lifecycle(state)._retry_candidates(deployment, plan, registry, resume_site=sites[1])
+    assert all(isinstance(c, SiteCandidate) for c in candidates)
+    assert [c.site for c in candidates] == [sites[1], sites[0]]
+    assert candidates[0].flavors == {} and candidates[1].flavors  # resumed as it is; the other chosen
