@@ -279,7 +279,7 @@ def load(path, import_map=None, sink: Collector | None = None) -> Template | Non
     version = doc.get("tosca_definitions_version")
     if version is None:
         sink.error(file, (1, 1), "tosca_definitions_version", "is missing", rule="structure")
-    elif version not in TOSCA_VERSIONS:
+    elif not isinstance(version, str) or version not in TOSCA_VERSIONS:
         sink.error(
             file,
             doc.pos("tosca_definitions_version"),

@@ -109,6 +109,8 @@ class TypeRegistry:
 
     def chain(self, section: str, name) -> list[TypeDef]:
         """The type and its ancestors, most derived first (stops at cycles or unknown parents)."""
+        if not isinstance(name, str):  # a list or map where a type name belongs: no type
+            return []
         key = (section, name)
         if key in self._chains:
             return self._chains[key]
@@ -140,6 +142,8 @@ class TypeRegistry:
         parent's so that e.g. a redefined property keeps the parent's type when it only
         changes the default.
         """
+        if not isinstance(name, str):
+            return {}
         cache_key = (section, name, key)
         if cache_key in self._merged:
             return self._merged[cache_key]
@@ -168,6 +172,8 @@ class TypeRegistry:
 
     def requirements(self, node_type) -> list[tuple[str, dict, str]]:
         """Requirement definitions of a node type, parents first, a child's replacing its parent's."""
+        if not isinstance(node_type, str):
+            return []
         cache_key = ("node_types", node_type, "requirements")
         if cache_key in self._merged:
             return self._merged[cache_key]

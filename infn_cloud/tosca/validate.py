@@ -681,8 +681,6 @@ def _parse_requirements(analysis, node_name, node, type_name) -> list[Requiremen
             if isinstance(rel, dict):
                 relationship = rel.get("type", relationship)
                 rel_props = rel.get("properties") or {}
-                if rel_props:
-                    check_functions(analysis, rel_props, Where(file, pos, subject), node_name)
             elif isinstance(rel, str):
                 templates = analysis.template.section("relationship_templates")
                 if rel in templates and isinstance(templates[rel], dict):
@@ -690,6 +688,18 @@ def _parse_requirements(analysis, node_name, node, type_name) -> list[Requiremen
                     rel_props = templates[rel].get("properties") or {}
                 else:
                     relationship = rel
+            if not isinstance(rel_props, dict):
+                sink.error(
+                    file,
+                    pos,
+                    subject,
+                    "relationship properties must be a map",
+                    value=rel_props,
+                    rule="structure",
+                )
+                rel_props = {}
+            elif rel_props:
+                check_functions(analysis, rel_props, Where(file, pos, subject), node_name)
         elif spec is not None:
             sink.error(
                 file, pos, subject, f"must name a node template, got {yaml_text(spec)}", rule="structure"
@@ -1133,6 +1143,10 @@ def _check_policies(analysis: Analysis) -> None:
             "targets": list(targets or []),
             "properties": to_plain(dict(properties or {})),
         }
+        if properties:
+            check_functions(
+                analysis, properties, Where(analysis.file, position(policy, "properties"), subject), None
+            )
         analysis.policies.append(kept)
         if placement:
             placements.append((kept, policy, pos))
