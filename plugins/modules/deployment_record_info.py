@@ -1,0 +1,137 @@
+#!/usr/bin/python
+# Copyright: infn.cloud developers
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# SPDX-License-Identifier: Apache-2.0
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: deployment_record_info
+short_description: Read the record of a deployment kept by infn.cloud.deployment_record
+version_added: 0.2.0
+author: infn.cloud developers (@infn-cloud)
+description:
+  - Reads the record C(playbooks/deploy.yml) keeps for a deployment (Vault/OpenBao KV or a state
+    directory, chosen as M(infn.cloud.deployment_record) chooses), e.g. for C(playbooks/delete.yml)
+    running in a later AWX job.
+extends_documentation_fragment:
+  - infn.cloud.vault
+attributes:
+  check_mode:
+    description: Only reads.
+    support: full
+  diff_mode:
+    description: Nothing changes.
+    support: none
+options:
+  deployment_id:
+    description: Id of the deployment.
+    type: str
+    required: true
+  store:
+    description: V(auto) uses Vault when a Vault address is configured, else O(state_dir).
+    type: str
+    choices: [auto, vault, directory]
+    default: auto
+  state_dir:
+    description: Directory of the records for the V(directory) store.
+    type: path
+  vault_path:
+    description: KV path under which records are kept. Default C(users/<user>/deployments).
+    type: str
+  user:
+    description: Owner whose C(users/<user>/) Vault subtree holds the records.
+    type: str
+    default: awx
+seealso:
+  - module: infn.cloud.deployment_record
+"""
+
+EXAMPLES = r"""
+- name: Find the deployment to delete
+  infn.cloud.deployment_record_info:
+    deployment_id: demo-1
+    state_dir: /var/lib/infn-cloud/records
+  register: found
+
+- name: Show the sites its attempts touched
+  ansible.builtin.debug:
+    var: found.record.sites
+  when: found.exists
+"""
+
+RETURN = r"""
+exists:
+  description: Whether a record was found.
+  returned: always
+  type: bool
+record:
+  description: The record (empty when none exists).
+  returned: always
+  type: dict
+store:
+  description: V(vault) or V(directory).
+  returned: always
+  type: str
+location:
+  description: File path or KV path where the record is (or would be).
+  returned: always
+  type: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.infn.cloud.plugins.module_utils._record import (
+    DirectoryStore,
+    RecordError,
+    VaultStore,
+    check_id,
+    choose_store,
+    record_argument_spec,
+    vault_prefix,
+)
+from ansible_collections.infn.cloud.plugins.module_utils._vault import (
+    HAS_HVAC,
+    HVAC_IMPORT_ERROR,
+    VaultConnection,
+    VaultError,
+    VaultOptionError,
+    VaultOptions,
+    vault_argument_spec,
+)
+
+
+def read(store, deployment_id, kind):
+    record = store.read(deployment_id)
+    return dict(
+        changed=False,
+        exists=record is not None,
+        record=record or {},
+        store=kind,
+        location=store.where(deployment_id),
+    )
+
+
+def main():
+    argument_spec = vault_argument_spec()
+    argument_spec.update(record_argument_spec())
+    argument_spec.update(deployment_id=dict(type="str", required=True))
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    try:
+        deployment_id = check_id(module.params["deployment_id"])
+        kind = choose_store(module.params)
+        if kind == "directory":
+            result = read(DirectoryStore(module.params["state_dir"]), deployment_id, kind)
+        else:
+            if not HAS_HVAC:
+                module.fail_json(msg=missing_required_lib("hvac"), exception=HVAC_IMPORT_ERROR)
+            with VaultConnection(VaultOptions.from_getter(module.params.get)) as conn:
+                result = read(VaultStore(conn, vault_prefix(module.params)), deployment_id, kind)
+    except (RecordError, VaultOptionError, VaultError) as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,285 @@
+"""AWX job templates, end to end on the local site: playbooks/deploy.yml, then playbooks/delete.yml.
+
+Each job runs under ansible-runner with a private data dir laid out as AWX lays it out (project/,
+inventory/hosts, env/extravars, env/passwords, env/envvars, the collection installed under
+requirements_collections/), with credentials as AWX injects them: the OpenStack credential type's
+clouds.yaml path in OS_CLIENT_CONFIG_FILE, the Vault credential type of docs/awx.md as
+INFN_CLOUD_VAULT_ADDR/INFN_CLOUD_VAULT_TOKEN (a real OpenBao, a token whose policy only allows the
+users/awx/ subtree). The extra vars are a survey's answers made from `infn-cloud survey`.
+The delete job is a later job in a NEW private data dir: it finds the deployment through the record
+in OpenBao. What no test here does: run an AWX server (none runs on this machine).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import random
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import hvac
+import pytest
+import yaml
+from prereq import require
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[3]
+LABEL = "org.infn.cloud.deployment"
+JOB_TIMEOUT = 2400  # a deploy on a heavily loaded shared machine can take many minutes
+
+# The real OpenBao dev server fixture of the secrets tests, reused (not copied).
+_SECRETS_CONFTEST = ROOT / "tests" / "integration" / "secrets" / "conftest.py"
+_spec = importlib.util.spec_from_file_location("_secrets_conftest", _SECRETS_CONFTEST)
+_secrets_conftest = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_secrets_conftest)
+bao = _secrets_conftest.bao
+
+POLICY = """
+path "secret/data/users/awx/*" { capabilities = ["create", "read", "update", "delete"] }
+path "secret/metadata/users/awx/*" { capabilities = ["read", "delete", "list"] }
+"""
+
+
+def _podman(*args: str) -> list[str]:
+    out = subprocess.run(["podman", *args], capture_output=True, text=True, check=True).stdout
+    return [line for line in out.split() if line]
+
+
+def _leftovers(deployment_id: str) -> dict[str, list[str]]:
+    label = f"label={LABEL}={deployment_id}"
+    return {
+        "containers": _podman("ps", "-a", "--filter", label, "--format", "{{.Names}}"),
+        "volumes": _podman("volume", "ls", "--filter", label, "--format", "{{.Name}}"),
+    }
+
+
+def _private_data_dir(base: Path, extravars: dict, credentials: dict[str, str]) -> Path:
+    """A private data dir as AWX writes it for a job (project copied, not the checkout itself)."""
+    private = base
+    (private / "project").mkdir(parents=True)
+    shutil.copytree(ROOT / "playbooks", private / "project" / "playbooks")
+    shutil.copytree(ROOT / "inventories", private / "project" / "inventories")
+    shutil.copy(ROOT / "ansible.cfg", private / "project" / "ansible.cfg")
+    # AWX installs the project's collections/requirements.yml here and points ansible at it.
+    link = private / "requirements_collections" / "ansible_collections" / "infn" / "cloud"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(ROOT)
+    (private / "inventory").mkdir()
+    (private / "inventory" / "hosts").write_text(
+        yaml.safe_dump(
+            {
+                "all": {
+                    "hosts": {
+                        "localhost": {
+                            "ansible_connection": "local",
+                            "ansible_python_interpreter": sys.executable,
+                        }
+                    }
+                }
+            }
+        )
+    )
+    env = private / "env"
+    env.mkdir()
+    (env / "extravars").write_text(json.dumps(extravars))
+    (env / "passwords").write_text("{}\n")
+    envvars = {
+        "ANSIBLE_COLLECTIONS_PATH": str(private / "requirements_collections"),
+        # AWX's default is False; deploy.yml's hosts come with pinned host keys, so keep checking on.
+        "ANSIBLE_HOST_KEY_CHECKING": "True",
+        "ANSIBLE_NOCOLOR": "True",
+        **credentials,
+    }
+    (env / "envvars").write_text(json.dumps(envvars))
+    for name in ("extravars", "passwords", "envvars"):
+        (env / name).chmod(0o600)
+    return private
+
+
+def _run_job(private: Path, playbook: str):
+    import ansible_runner
+
+    return ansible_runner.run(
+        private_data_dir=str(private),
+        playbook=playbook,
+        ident="job",
+        quiet=True,
+        settings={"job_timeout": JOB_TIMEOUT},
+    )
+
+
+def _stdout(private: Path) -> str:
+    return (private / "artifacts" / "job" / "stdout").read_text(errors="replace")
+
+
+def _artifacts_text(private: Path) -> str:
+    """Everything the job wrote (stdout, job events, facts, artifacts) but runner's own `command`
+    file: ansible-runner records the job's environment there, which is where AWX put the
+    credentials in the first place (AWX keeps the private data dir only for the job's life)."""
+    parts = []
+    for path in sorted((private / "artifacts").rglob("*")):
+        if path.is_file() and path.name != "command":
+            parts.append(path.read_text(errors="replace"))
+    return "\n".join(parts)
+
+
+def _stats(runner) -> dict:
+    for event in runner.events:
+        if event.get("event") == "playbook_on_stats":
+            return (event.get("event_data") or {}).get("artifact_data") or {}
+    return {}
+
+
+@pytest.fixture(scope="module")
+def jobs(bao, tmp_path_factory):
+    require(shutil.which("podman"), "podman (scripts/setup.sh installs it)")
+    require(
+        subprocess.run(["podman", "image", "exists", "localhost/debian:trixie"], check=False).returncode == 0,
+        "the image localhost/debian:trixie (scripts/test-hosts.sh builds it)",
+    )
+    base = tmp_path_factory.mktemp("awx")
+    root = bao.root()
+    root.sys.create_or_update_policy(name="awx-records", policy=POLICY)
+    token = bao.token_with_policies("awx-records")
+    os_password = f"os-password-{uuid.uuid4().hex}"
+    clouds = base / "clouds.yaml"  # what AWX's OpenStack credential type writes
+    clouds.write_text(
+        yaml.safe_dump(
+            {
+                "clouds": {
+                    "devstack": {
+                        "auth": {
+                            "auth_url": "https://keystone.invalid:5000/v3",
+                            "username": "awx",
+                            "password": os_password,
+                            "project_name": "demo",
+                        }
+                    }
+                }
+            }
+        )
+    )
+    clouds.chmod(0o600)
+    credentials = {
+        "OS_CLIENT_CONFIG_FILE": str(clouds),
+        "INFN_CLOUD_VAULT_ADDR": bao.url,
+        "INFN_CLOUD_VAULT_TOKEN": token,
+    }
+    # The survey, as `infn-cloud survey` makes it and AWX would show it; the user adds an account.
+    survey = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "infn_cloud", "survey", "single_vm", "--quiet"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        ).stdout
+    )
+    answers = {q["variable"]: q["default"] for q in survey["spec"] if "default" in q}
+    answers["infn_cloud_input_users"] = "- os_user_name: surveyuser\n  os_user_add_to_sudoers: false\n"
+    job_id = random.randint(100000, 999999)
+    deployment_id = f"awx-{job_id}"
+    extravars = {
+        "infn_cloud_template": "single_vm",
+        "infn_cloud_registry": "inventories/local",  # relative to the project, as a job template says it
+        "awx_job_id": job_id,  # AWX passes these to every job
+        "awx_job_template_name": "deploy single_vm",
+        **answers,
+    }
+    data = {"deployment_id": deployment_id, "token": token, "os_password": os_password, "bao": bao}
+    try:
+        deploy_dir = _private_data_dir(base / "job-deploy", extravars, credentials)
+        data["deploy_dir"] = deploy_dir
+        data["deploy"] = _run_job(deploy_dir, "playbooks/deploy.yml")
+        data["after_deploy"] = _leftovers(deployment_id)
+        try:
+            data["record_after_deploy"] = root.secrets.kv.v2.read_secret_version(
+                path=f"users/awx/deployments/{deployment_id}/record", raise_on_deleted_version=False
+            )["data"]["data"]
+        except hvac.exceptions.InvalidPath:
+            data["record_after_deploy"] = None
+        containers = data["after_deploy"]["containers"]
+        data["surveyuser"] = (
+            subprocess.run(
+                ["podman", "exec", containers[0], "id", "-u", "surveyuser"], capture_output=True, text=True
+            )
+            if containers
+            else None
+        )
+        # A later job: a new private data dir, nothing shared with the deploy job but the credentials.
+        delete_dir = _private_data_dir(
+            base / "job-delete",
+            {"infn_cloud_deployment_id": deployment_id, "awx_job_id": job_id + 1},
+            credentials,
+        )
+        data["delete_dir"] = delete_dir
+        data["delete"] = _run_job(delete_dir, "playbooks/delete.yml")
+        data["after_delete"] = _leftovers(deployment_id)
+        yield data
+    finally:
+        left = _leftovers(deployment_id)
+        for name in left["containers"]:
+            subprocess.run(["podman", "rm", "-f", "-t", "0", name], capture_output=True)
+        for name in left["volumes"]:
+            subprocess.run(["podman", "volume", "rm", "-f", name], capture_output=True)
+
+
+def test_deploy_job_succeeds_with_the_survey_answers(jobs):
+    run = jobs["deploy"]
+    assert run.status == "successful", _stdout(jobs["deploy_dir"])[-4000:]
+    assert run.rc == 0
+    stats = _stats(run)  # set_stats: what AWX shows as the job's artifacts
+    assert stats["infn_cloud_deployment_id"] == jobs["deployment_id"]
+    assert stats["infn_cloud_outputs"]["node_ip"]
+    assert jobs["after_deploy"]["containers"] == [f"{jobs['deployment_id']}-vm-server-0"]
+    # the survey's users answer (YAML text) reached the plan and the role: the account exists
+    assert jobs["surveyuser"] is not None and jobs["surveyuser"].returncode == 0, jobs["surveyuser"]
+
+
+def test_the_record_is_kept_in_vault_for_the_next_job(jobs):
+    assert jobs["record_after_deploy"], _stdout(jobs["deploy_dir"])[-4000:]
+    record = json.loads(jobs["record_after_deploy"]["record"])
+    assert record["id"] == jobs["deployment_id"]
+    assert record["status"] == "CREATE_COMPLETE"
+    assert record["sites"] == ["LOCAL-BACKBONE"] and record["site"] == "LOCAL-BACKBONE"
+    assert record["hosts"] == [f"{jobs['deployment_id']}-vm-server-0"]
+    assert record["outputs"]["node_ip"]
+
+
+def test_delete_job_finds_the_record_and_leaves_nothing(jobs):
+    run = jobs["delete"]
+    assert run.status == "successful", _stdout(jobs["delete_dir"])[-4000:]
+    assert jobs["after_delete"] == {"containers": [], "volumes": []}
+    client = jobs["bao"].root()
+    with pytest.raises(hvac.exceptions.InvalidPath):  # the record is gone, all its versions too
+        client.secrets.kv.v2.read_secret_metadata(
+            path=f"users/awx/deployments/{jobs['deployment_id']}/record"
+        )
+
+
+def test_credentials_never_reach_the_job_output(jobs):
+    for private in (jobs["deploy_dir"], jobs["delete_dir"]):
+        text = _artifacts_text(private)
+        assert jobs["token"] not in text
+        assert jobs["os_password"] not in text
+        # the job's SSH private key never shows either
+        assert "BEGIN OPENSSH PRIVATE KEY" not in text
+
+
+def test_delete_of_an_unknown_id_says_where_it_looked(jobs, tmp_path):
+    private = _private_data_dir(
+        tmp_path / "job",
+        {"infn_cloud_deployment_id": "awx-does-not-exist", "infn_cloud_state_dir": str(tmp_path / "records")},
+        {"INFN_CLOUD_VAULT_ADDR": ""},  # no Vault credential on this job template: the state directory
+    )
+    run = _run_job(private, "playbooks/delete.yml")
+    assert run.status == "failed"
+    out = _stdout(private)
+    where = tmp_path / "records" / "awx-does-not-exist.json"
+    assert f"no record of deployment awx-does-not-exist at {where}" in out
+    assert "(directory store)" in out
