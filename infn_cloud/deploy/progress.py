@@ -415,6 +415,7 @@ class ProgressView:
         """Close the current wave (lock held): running hosts are done. Returns the summary line
         (the caller prints it once the lock is released)."""
         counts: dict[str, int] = {}
+        tasks = sum(s.done for s in self.hosts.values())  # reported, before the bar is completed
         for state in self.hosts.values():
             if state.status in ("running", "waiting"):
                 state.status = "changed" if state.changed else "ok"
@@ -422,7 +423,6 @@ class ProgressView:
                 state.done = max(state.done, state.estimate)
             state.task = ""
             counts[state.status] = counts.get(state.status, 0) + 1
-        tasks = sum(s.done for s in self.hosts.values())
         summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
         self.wave = None
         return (

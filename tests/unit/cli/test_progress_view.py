@@ -155,6 +155,21 @@ def test_plain_mode_is_one_line_per_phase_event_without_escape_codes(tmp_path):
     for wave in (1, 2, 3):
         assert any(line.startswith(f"== configure wave {wave}/3 at local: ") for line in lines), text
         assert any(re.match(rf"   wave {wave}/3 done in \d\d:\d\d: ", line) for line in lines), text
+    # The task results Ansible reported in each wave, counted in the recording from a start of
+    # the wave task to the next one or to the next play (the recording's playbook had a play per
+    # wave), not the estimate the bar is completed to.
+    expected: list[int] = []
+    counting = False
+    for event in recorded():
+        if event["event"] == "playbook_on_task_start" and event["event_data"].get("task") == WAVE_TASK:
+            expected.append(0)
+            counting = True
+        elif event["event"] == "playbook_on_play_start":
+            counting = False
+        elif counting and event["event"] in ("runner_on_ok", "runner_on_skipped", "runner_on_failed"):
+            expected[-1] += 1
+    results = [int(m) for m in re.findall(r"done in \d\d:\d\d: .*, (\d+) task results", text)]
+    assert len(expected) == 3 and results == expected, text
     assert "   recap: cm-server-0 ok=47 changed=13, execute-server-0 ok=47 changed=13" in lines
     # The log keeps everything, each task start included, time-stamped.
     log = (directory / "deploy.log").read_text()
