@@ -2,6 +2,9 @@
 
 Every problem goes to one Collector, so a user sees all of them at once, each with the
 file:line of the offending value, the subject (input/property), the value and the rule.
+Types the topology uses are checked strictly; problems in imported types nothing uses are one
+warning per types file (foreign catalogues carry such defects: docs/tosca.md, "Foreign
+catalogues"). Coercions the production parsers make are warnings, errors under --strict.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from dataclasses import dataclass, field
 
 from infn_cloud.tosca.loader import Template
 from infn_cloud.tosca.model import NO_VALUE, Collector, short_path, yaml_text
-from infn_cloud.tosca.types import PRIMITIVES, SECTIONS
+from infn_cloud.tosca.types import NORMATIVE_FILE, PRIMITIVES, SECTIONS
 from infn_cloud.tosca.values import (
     FUNCTIONS,
     ValueChecker,
@@ -44,11 +47,9 @@ class Analysis:
     sink: Collector
     checker: ValueChecker
     input_values: dict = field(default_factory=dict)  # normalised values (defaults applied)
-    provided_inputs: set = field(default_factory=set)
     missing_inputs: list = field(default_factory=list)
     declared_inputs: list = field(default_factory=list)
     requirements: dict = field(default_factory=dict)  # node -> [Requirement]
-    cyclic: bool = False
     policies: list = field(default_factory=list)  # [{name, type, placement, targets, properties}]
 
     @property
@@ -79,8 +80,6 @@ _UNUSED_SHOWN = 10  # problems listed in one warning; the rest are counted
 
 def _check_type_definitions(analysis: Analysis) -> None:
     registry, sink = analysis.template.registry, analysis.sink
-    from infn_cloud.tosca.types import NORMATIVE_FILE
-
     normative = str(NORMATIVE_FILE)
     used = reachable_types(analysis.template)
     unused: dict[str, list] = {}  # types file -> problems of types the topology does not use
@@ -412,7 +411,6 @@ def _check_inputs(analysis: Analysis, provided: dict, require_inputs: bool) -> N
                 checked = analysis.checker.check(value, definition.get("type"), where, **checker_kwargs)
                 if len(sink.errors) == before:
                     analysis.input_values[name] = checked
-            analysis.provided_inputs.add(name)
             continue
         default = definition.get("default")
         if default is not None:
@@ -889,7 +887,6 @@ def _check_cycles(analysis: Analysis) -> None:
                 key = frozenset(cycle)
                 if key not in reported:
                     reported.add(key)
-                    analysis.cyclic = True
                     req = next(r for r in analysis.requirements[node] if r.target == child)
                     analysis.sink.error(
                         analysis.file,
