@@ -71,9 +71,12 @@ def yaml_text(value) -> str:
     shows where it ends."""
     value = _jsonable(value)
     if isinstance(value, str) and (value == "" or " " in value or value.strip() != value):
-        return "'" + value.replace("'", "''") + "'"
+        if value.isprintable():
+            return "'" + value.replace("'", "''") + "'"
     try:
         text = yaml.safe_dump(value, default_flow_style=True, width=1 << 30, allow_unicode=True)
+        if "\n" in text.strip().removesuffix("\n..."):  # a newline or control character: escaped
+            text = yaml.safe_dump(value, default_flow_style=True, width=1 << 30, default_style='"')
     except yaml.YAMLError:  # pragma: no cover - _jsonable returns plain data
         return str(value)
     text = text.strip()

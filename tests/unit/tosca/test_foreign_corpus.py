@@ -124,3 +124,24 @@ def test_our_catalogue_has_no_warning():
     for path in sorted((REPO / "tosca_templates").glob("*.yaml")):
         report = validate(path)
         assert (path.name, report.errors, report.warnings) == (path.name, [], [])
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (False, "false"),
+        (None, "null"),
+        ("-1", "'-1'"),
+        ("true", "'true'"),
+        (-1, "-1"),
+        ("a b", "'a b'"),
+        ("plain", "plain"),
+        ([1, "x", True], "[1, x, true]"),
+        ({"port": "80"}, "{port: '80'}"),
+        ("two\nlines\x1b", '"two\\nlines\\e"'),  # one line, control characters escaped
+    ],
+)
+def test_values_are_shown_as_yaml_writes_them(value, shown):
+    from infn_cloud.tosca.model import yaml_text
+
+    assert yaml_text(value) == shown
