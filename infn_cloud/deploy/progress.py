@@ -363,9 +363,11 @@ class ProgressView:
             self.message(ended)
         self.message(line)
 
-    def _host(self, name: str) -> HostState:
+    def _host(self, name: str) -> HostState | None:
+        """The row of a host in the current wave. With the plan known, only its hosts have one:
+        every host runs the wave's include (with nothing to apply when the wave is not theirs)."""
         state = self.hosts.get(name)
-        if state is None:
+        if state is None and self.plan_waves is None:
             state = self.hosts[name] = HostState()
         return state
 
@@ -377,8 +379,8 @@ class ProgressView:
         line = None
         with self._lock:
             self.node, self.task = host, label
-            if self.wave is not None and host:
-                state = self._host(host)
+            state = self._host(host) if self.wave is not None and host else None
+            if state is not None:
                 if state.status not in ("failed", "unreachable"):
                     state.status, state.task = "running", label
             self._log(f"   [{self.phase_name}] {host}: {label}")
@@ -395,8 +397,8 @@ class ProgressView:
             kind == "runner_on_failed" and not data.get("ignore_errors")
         )
         with self._lock:
-            if self.wave is not None:
-                state = self._host(host)
+            state = self._host(host) if self.wave is not None else None
+            if state is not None:
                 state.done += 1
                 if isinstance(res, dict) and res.get("changed"):
                     state.changed += 1
@@ -512,7 +514,8 @@ class ProgressView:
         order = {"failed": 0, "unreachable": 0, "running": 1, "changed": 2, "ok": 2, "waiting": 3}
         hosts = sorted(self.hosts.items(), key=lambda kv: (order.get(kv[1].status, 4), kv[0]))
         table = Table(box=None, show_header=True, header_style="bold", pad_edge=False, padding=(0, 2, 0, 0))
-        table.add_column("HOST", no_wrap=True, overflow="ellipsis", max_width=40)
+        longest = max((len(self._short(name)) for name in self.hosts), default=4)
+        table.add_column("HOST", no_wrap=True, overflow="ellipsis", min_width=min(longest, 30), max_width=40)
         table.add_column("STATUS", no_wrap=True, min_width=11)
         table.add_column("TASKS", justify="right", no_wrap=True, min_width=7)
         table.add_column("TASK", no_wrap=True, overflow="ellipsis", ratio=1)

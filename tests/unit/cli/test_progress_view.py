@@ -1,10 +1,10 @@
 """The progress view driven by recorded ansible-runner events.
 
 data/configure_htcondor_events.jsonl: the events of a real `configure` run of htcondor_cluster
-on the local site (3 waves, 2 hosts), trimmed to the fields the view reads (host names without
-the deployment id); data/configure_htcondor_document.json: its deployment document (software
-entries and host names). The 50-host and failure streams are made from that recording.
-"""
+on the local site (playbooks/configure.yml looping over 3 waves, 2 hosts), trimmed to the
+fields the view reads (host names without the deployment id); data/configure_htcondor_document.json:
+its deployment document (software entries and host names). The 50-host and failure streams are
+made from that recording."""
 
 from __future__ import annotations
 
@@ -61,12 +61,13 @@ def fifty_hosts(fail: str | None = None) -> tuple[dict, list[dict]]:
     }
     events: list[dict] = []
     failed_after: dict[str, int] = {}
+    waves_seen = 0
     for event in recorded():
         data = event["event_data"]
-        if data.get("play") not in (None, "Configure software wave 0") and "wave" in str(data.get("play")):
-            continue
-        if event["event"] == "playbook_on_stats":
-            continue
+        if event["event"] == "playbook_on_task_start" and data.get("task") == WAVE_TASK:
+            waves_seen += 1
+        if waves_seen > 1 or event["event"] == "playbook_on_stats":
+            break  # the facts and wave 0 (the common role) only
         if data.get("host") is None:
             events.append(event)
             continue
@@ -76,11 +77,7 @@ def fifty_hosts(fail: str | None = None) -> tuple[dict, list[dict]]:
             if host in failed_after:
                 continue
             copy = {"event": event["event"], "event_data": {**data, "host": host}}
-            if (
-                host == fail
-                and event["event"] == "runner_on_ok"
-                and "Configure software" in str(data["play"])
-            ):
+            if host == fail and waves_seen and event["event"] == "runner_on_ok":
                 count = sum(
                     1 for e in events if e["event_data"].get("host") == host and "res" in e["event_data"]
                 )
@@ -126,8 +123,12 @@ def test_final_screen_of_a_recorded_run(tmp_path):
 def test_during_a_wave_the_running_task_and_counts_show(tmp_path):
     events = recorded()
     # Stop in the middle of wave 2 (htcondor on the central manager).
-    cut = next(i for i, e in enumerate(events) if e["event_data"].get("play") == "Configure software wave 1")
-    cut += 30
+    starts = [
+        i
+        for i, e in enumerate(events)
+        if e["event"] == "playbook_on_task_start" and e["event_data"].get("task") == WAVE_TASK
+    ]
+    cut = starts[1] + 30
     while events[cut]["event"] != "runner_on_start":
         cut += 1
     view = ProgressView(stream=io.StringIO(), mode="plain")
@@ -158,16 +159,22 @@ def test_plain_mode_is_one_line_per_phase_event_without_escape_codes(tmp_path):
     # The task results Ansible reported in each wave, counted in the recording from a start of
     # the wave task to the next one or to the next play (the recording's playbook had a play per
     # wave), not the estimate the bar is completed to.
+    # Only the hosts with software in the wave count: every host runs each wave's include.
+    document = json.loads((DATA / "configure_htcondor_document.json").read_text())
+    names = {c: [i["name"] for i in v] for c, v in document["resources"]["nodes"].items()}
+    in_wave: dict[int, set] = {}
+    for entry in document["plan"]["software"]:
+        in_wave.setdefault(entry["wave"], set()).update(h for c in entry["hosts"] for h in names[c])
     expected: list[int] = []
-    counting = False
+    hosts: set = set()
     for event in recorded():
         if event["event"] == "playbook_on_task_start" and event["event_data"].get("task") == WAVE_TASK:
             expected.append(0)
-            counting = True
+            hosts = in_wave[sorted(in_wave)[len(expected) - 1]]
         elif event["event"] == "playbook_on_play_start":
-            counting = False
-        elif counting and event["event"] in ("runner_on_ok", "runner_on_skipped", "runner_on_failed"):
-            expected[-1] += 1
+            hosts = set()
+        elif hosts and event["event"] in ("runner_on_ok", "runner_on_skipped", "runner_on_failed"):
+            expected[-1] += event["event_data"]["host"] in hosts
     results = [int(m) for m in re.findall(r"done in \d\d:\d\d: .*, (\d+) task results", text)]
     assert len(expected) == 3 and results == expected, text
     assert "   recap: cm-server-0 ok=47 changed=13, execute-server-0 ok=47 changed=13" in lines
