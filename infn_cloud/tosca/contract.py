@@ -39,11 +39,17 @@ from pathlib import Path
 import yaml
 
 from infn_cloud.errors import ValidationError
+from infn_cloud.paths import collection_root
 from infn_cloud.tosca import roles
 from infn_cloud.tosca.model import Collector
 from infn_cloud.tosca.values import FUNCTIONS, contains_function, is_function, to_plain
 
-ROLES_DIR = Path(__file__).resolve().parents[2] / "roles"
+
+def _roles_dir() -> Path:
+    """The collection's roles/ (a checkout's, the wheel's or an installed one: infn_cloud.paths)."""
+    return collection_root() / "roles"
+
+
 ROLE_NAME = re.compile(r"^infn\.cloud\.([a-z][a-z0-9_]*)$")
 VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 RESERVED_PREFIX = re.compile(r"^(ansible_|infn_cloud_)", re.IGNORECASE)
@@ -123,7 +129,7 @@ class _Placeholder(str):
 @functools.cache
 def role_spec(name: str) -> tuple[dict, dict]:
     """(options of the main entry point, defaults/main.yml) of roles/<name>; ({}, {}) if absent."""
-    role = ROLES_DIR / name
+    role = _roles_dir() / name
     specs_file = role / "meta" / "argument_specs.yml"
     if not specs_file.is_file():
         return {}, {}
@@ -252,8 +258,8 @@ def _check_entry(analysis, entry: dict, sink: Collector) -> None:
         return
     match = ROLE_NAME.match(role) if isinstance(role, str) else None
     options, defaults = role_spec(match.group(1)) if match else ({}, {})
-    if not match or not (ROLES_DIR / match.group(1) / "tasks").is_dir():
-        known = ", ".join(sorted(p.name for p in ROLES_DIR.iterdir() if (p / "tasks").is_dir()))
+    if not match or not (_roles_dir() / match.group(1) / "tasks").is_dir():
+        known = ", ".join(sorted(p.name for p in _roles_dir().iterdir() if (p / "tasks").is_dir()))
         sink.error(
             template.path,
             pos,
