@@ -99,8 +99,9 @@ def generated(n: int, workdir: Path) -> Path:
             "        central_manager: {get_attribute: [vm0, private_address, 0]}",
             "      requirements:",
             f"        - host: vm{i}",
-            f"        - central_manager_node: app{max(i - 1, 0)}" if i else "        - host: vm0",
         ]
+        if i:  # app0 has one host only (two are an error: occurrences)
+            lines.append(f"        - central_manager_node: app{i - 1}")
     path = workdir / f"generated_{n}.yaml"
     path.write_text("\n".join(lines) + "\n")
     return path
