@@ -1,12 +1,16 @@
-"""End to end: run_docker and docker_compose deployed on the local site, used over HTTP.
+"""End to end: run_docker and docker_compose (with its defaults) on the local site, used over HTTP.
 
-No registry is reachable here, so the test makes a tiny image itself (Debian's static busybox
-with its httpd, `podman import` + `podman save` as a docker archive) and serves the archive and
-a compose file over HTTP from the test host. The templates get the archive's URL through their
+No registry is reachable here, so the test makes tiny images itself (Debian's static busybox
+with its httpd, `podman import` + `podman save` as a docker archive) and serves the archives
+over HTTP from the test host. The templates get an archive's URL through their
 `image_archive_urls` input: the node downloads and `docker load`s it, as a site without
-registry access would. Both templates are deployed at the same time (one deployment each,
-shared by the tests of this module); the tests then ask the published ports from the test
-host, restart a node, and delete both, checking nothing is left.
+registry access would. docker_compose is deployed with its defaults (its inline project: one
+docker.io/library/nginx:stable service on port 80); its only input is the archive of a stand-in
+image under that name (busybox httpd on port 80, not nginx: the local site cannot pull the real
+one), so the default project starts with the loaded image and nothing is pulled. Both templates
+are deployed at the same time (one deployment each, shared by the tests of this module); the
+tests then ask the published ports from the test host, restart a node, and delete both,
+checking nothing is left. docker_compose_file_url is deployed by test_secret_in_map.py.
 """
 
 from __future__ import annotations
@@ -23,24 +27,13 @@ from conftest import busybox_image_archive, delete_and_assert_clean, served_dire
 pytestmark = pytest.mark.integration
 
 PAGE = f"served by the e2e image {uuid.uuid4().hex[:8]}"
-COMPOSE = """\
-services:
-  web:
-    image: {image}
-    command:
-      - sh
-      - -c
-      - mkdir -p /srv && echo "$$GREETING at $$WHERE" > /srv/index.html && exec httpd -f -p 80 -h /srv
-    environment:
-      GREETING: ${{GREETING}}
-      WHERE: ${{HOST_PUBLIC_IP}}
-    ports: ["80:80"]
-"""
+DEFAULT_PAGE = f"the default compose project's stand-in nginx {uuid.uuid4().hex[:8]}"
+DEFAULT_IMAGE = "docker.io/library/nginx:stable"  # docker_compose's default project
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    """The image archive and a compose file, on an HTTP server the nodes reach."""
+    """The image archives (run_docker's, the default compose project's) on an HTTP server the nodes reach."""
     directory = tmp_path_factory.mktemp("served")
     image = f"localhost/infn-e2e-busybox:{uuid.uuid4().hex[:8]}"
     start = 'echo "$GREETING" > /www/greeting.txt && exec httpd -f -p 8080 -h /www'
@@ -51,12 +44,19 @@ def served(tmp_path_factory):
         changes=[f"CMD {json.dumps(['sh', '-c', start])}"],
     )
     archive.rename(directory / "image.tar")
-    (directory / "compose.yaml").write_text(COMPOSE.format(image=image))
+    start = "exec httpd -f -p 80 -h /www"
+    stand_in = busybox_image_archive(
+        tmp_path_factory.mktemp("nginx"),
+        DEFAULT_IMAGE,
+        files={"www/index.html": DEFAULT_PAGE + "\n"},
+        changes=[f"CMD {json.dumps(['sh', '-c', start])}"],
+    )
+    stand_in.rename(directory / "nginx.tar")
     with served_directory(directory) as (base, requests):
         yield {
             "image": image,
             "archive": f"{base}/image.tar",
-            "compose": f"{base}/compose.yaml",
+            "default_archive": f"{base}/nginx.tar",
             "requests": requests,
         }
 
@@ -76,15 +76,9 @@ def deployed(module_cli, served, tmp_path_factory):
             }
         )
     )
+    # The defaults, plus the one input a site without registry access needs.
     (inputs / "docker_compose.yml").write_text(
-        json.dumps(
-            {
-                "project_name": "shop",
-                "docker_compose_file_url": served["compose"],
-                "environment_variables": {"GREETING": "hello from compose"},
-                "image_archive_urls": [served["archive"]],
-            }
-        )
+        json.dumps({"image_archive_urls": [served["default_archive"]]})
     )
     started = time.monotonic()
     procs = {
@@ -145,18 +139,26 @@ def test_run_docker_container_answers_on_published_port(deployed, served):
     assert address == data["nodes"]["vm_server"][0]["private_ip"]  # local site: public = private
     assert _get(address, 8080) == PAGE
     assert _get(address, 8080, "greeting.txt") == "hello from run_docker"
-    # The node fetched the archive (once per node) instead of pulling from a registry.
-    assert served["requests"].count("/image.tar") == 2
+    # Each node fetched its archive once instead of pulling from a registry.
+    assert served["requests"].count("/image.tar") == 1
+    assert served["requests"].count("/nginx.tar") == 1
 
 
-def test_docker_compose_service_answers_with_its_env(deployed):
+def test_docker_compose_default_project_answers_on_port_80(deployed):
     _, results = deployed
     data = results["docker_compose"]
     address = data["outputs"]["node_ip"]
-    assert _get(address, 80) == f"hello from compose at {address}"
+    assert _get(address, 80) == DEFAULT_PAGE
     node = data["nodes"]["vm_server"][0]["name"]
-    assert _exec(node, "systemctl is-enabled infn-compose-shop") == "enabled"
-    assert _exec(node, "stat -c %a /opt/shop/.env") == "600"
+    assert _exec(node, "systemctl is-enabled infn-compose-myapp") == "enabled"
+    assert _exec(node, "stat -c %a /opt/myapp/.env") == "600"
+    # The default project ran from the loaded archive: the node has exactly that image.
+    running = _exec(node, "docker compose -p myapp ps --format '{{.Service}} {{.Image}}'")
+    assert running == f"web {DEFAULT_IMAGE}"
+    assert (
+        _exec(node, "docker image inspect -f '{{.Config.Cmd}}' nginx:stable")
+        == "[sh -c exec httpd -f -p 80 -h /www]"
+    )
 
 
 def test_docker_runs_as_on_a_vm(deployed):

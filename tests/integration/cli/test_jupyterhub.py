@@ -1,21 +1,26 @@
-"""End to end: the jupyterhub template deployed once on the local site, used as its users would.
+"""End to end: the jupyterhub template on the local site, used as its users would, in both modes.
 
-The identity provider is the test OIDC provider (oidc_provider.py: npm oidc-provider, the role's
-molecule stand-in for INDIGO IAM) in a container on the site network; the deploy gets its
-issuer, a client id/secret and the allowed group as inputs, as a user gets them from IAM.
-The browser is python requests on this machine, driven through the OAuth redirects by the
-molecule scenario's jhclient functions. The tests share the deployment and run in file order.
+OIDC (authenticator=oidc): the identity provider is the test OIDC provider (oidc_provider.py: npm
+oidc-provider, the role's molecule stand-in for INDIGO IAM) in a container on the site network;
+the deploy gets its issuer, a client id/secret and the allowed group as inputs, as a user gets
+them from IAM. The browser is python requests on this machine, driven through the OAuth
+redirects by the molecule scenario's jhclient functions.
+Defaults (no input): the dummy authenticator with the password the CLI generated, read back with
+`infn-cloud outputs --show-secrets` as the template's description tells a user; that deployment
+is made after the OIDC one is deleted. The tests run in file order.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import secrets
 import ssl
 import subprocess
 import sys
 import time
+from urllib.parse import urlparse
 
 import pytest
 import requests
@@ -76,6 +81,7 @@ def hub(module_cli, provider, tmp_path_factory):
     inputs.write_text(
         json.dumps(
             {
+                "authenticator": "oidc",
                 "iam_url": provider.issuer,
                 "oauth_client_id": CLIENT_ID,
                 "oauth_client_secret": client_secret,
@@ -128,6 +134,15 @@ def hub(module_cli, provider, tmp_path_factory):
     cert = work / "hub.crt"
     cert.write_text(ssl.get_server_certificate((address, 443)))
     return {"cli": module_cli, "data": data, "address": address, "cert": str(cert), "secret": client_secret}
+
+
+def test_oidc_without_client_id_is_refused_by_plan(cli, tmp_path):
+    inputs = tmp_path / "oidc.yml"
+    inputs.write_text("authenticator: oidc\niam_groups: [physics]\n")
+    result = cli.run("plan", "jupyterhub", "-i", str(inputs))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "input 'oauth_client_id'" in result.stderr and "jupyterhub_authenticator is oidc" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def _session(hub) -> requests.Session:
@@ -241,3 +256,66 @@ def _exec_state(node: str, unit: str) -> str:
 def test_delete_leaves_nothing(hub, provider):
     provider.stop()  # first: the site network is removed only when no container uses it
     delete_and_assert_clean(hub["cli"], hub["data"]["id"])
+
+
+@pytest.fixture(scope="module")
+def default_hub(module_cli, tmp_path_factory):
+    """The template with its defaults (dummy authenticator, generated password)."""
+    started = time.monotonic()
+    rc, data = module_cli.deploy("jupyterhub", "--site", SITE)
+    assert rc == 0, data
+    seconds = round(time.monotonic() - started)
+    print(f"jupyterhub with its defaults deployed in {seconds} s")
+    address = data["nodes"]["vm_server"][0]["private_ip"]
+    cert = tmp_path_factory.mktemp("default_hub") / "hub.crt"
+    cert.write_text(ssl.get_server_certificate((address, 443)))
+    return {"cli": module_cli, "data": data, "address": address, "cert": str(cert)}
+
+
+def _password_login(hub, user: str, password: str) -> tuple[requests.Session, requests.Response]:
+    """The hub's own login form, as a browser posts it (with its _xsrf field)."""
+    session = _session(hub)
+    form = session.get(f"https://{hub['address']}/hub/login", timeout=30)
+    assert form.status_code == 200 and 'name="password"' in form.text, form.text[:300]
+    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', form.text)
+    fields = {"username": user, "password": password, **({"_xsrf": xsrf.group(1)} if xsrf else {})}
+    return session, session.post(form.url, data=fields, timeout=60)
+
+
+def test_default_hub_logs_in_with_the_generated_password(default_hub):
+    cli, data = default_hub["cli"], default_hub["data"]
+    assert data["status"] == "CREATE_COMPLETE" and data["boundaries"] == []
+    rc, out = cli.json("outputs", data["id"], "--show-secrets")
+    assert rc == 0, out
+    password = out["outputs"]["hub_password"]
+    assert len(password) >= 8 and password == read_secrets(cli, data["id"])["hub_password"]
+    assert password not in cli.run("show", data["id"], "--json").stdout
+    # A wrong password is refused: the login form again, no session.
+    _, refused = _password_login(default_hub, "dora", password[::-1] + "x")
+    assert refused.status_code == 403 and urlparse(refused.url).path == "/hub/login", refused.url
+    # Any name with the shared password: logged in, and dora's server spawns on the volume.
+    session, final = _password_login(default_hub, "dora", password)
+    # Logged in: the hub's pages (spawn, spawn-pending) or already dora's server, not the login form.
+    path = urlparse(final.url).path
+    assert final.status_code == 200 and path != "/hub/login", (final.status_code, final.url)
+    assert path.startswith(("/hub/", "/user/dora/")), final.url
+    client = _jhclient(f"https://{default_hub['address']}")
+    client.spawn(session, "dora")
+    url = f"https://{default_hub['address']}/user/dora/api/contents/hello.ipynb"
+    put = session.put(
+        url,
+        json={"type": "notebook", "format": "json", "content": client.notebook("print('hello')")},
+        headers=client.xsrf_headers(session, "dora"),
+        timeout=30,
+    )
+    assert put.status_code in (200, 201), put.text
+    node = data["nodes"]["vm_server"][0]["name"]
+    owner = subprocess.run(
+        ["podman", "exec", node, "stat", "-c", "%U", "/data/notebooks/dora/hello.ipynb"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert owner == "dora"
+
+
+def test_default_hub_delete_leaves_nothing(default_hub):
+    delete_and_assert_clean(default_hub["cli"], default_hub["data"]["id"])

@@ -1,13 +1,16 @@
-"""End to end: sync_share deployed on the local site against an S3 deployed by the CLI.
+"""End to end: sync_share deployed with its defaults on the local site: its own S3 on the VM.
 
-The module deploys s3_bucket first (a real Swift with the S3 API) and passes its endpoint and
-keys as sync_share's required inputs. The local site cannot pull the Nextcloud image, so its
-registry entry sets `sync_share_start: false` (role_vars): the deployment completes up to that
-documented boundary and the CLI says so. The tests check what exists up to there, as a user or
-operator would: the versioned buckets on the S3, MariaDB and Redis running with their
-credentials, the rendered configuration accepted by the tools that consume it (`php -l`,
-`nginx -t`, `docker compose config`), nginx answering HTTPS with 502 (no application behind it),
-no secret in the CLI's records, and both deployments deleted without leftovers.
+No input is given, so the VM runs its own OpenStack Swift with the S3 API (infn.cloud.object_storage
+inside infn.cloud.sync_share) with the keys the CLI generated, and Sync & Share uses it. The
+local site cannot pull the Nextcloud image, so its registry entry sets `sync_share_start: false`
+(role_vars): the deployment completes up to that documented boundary and the CLI says so. The
+tests check what exists up to there, as a user or operator would: the versioned buckets on the
+VM's S3 (objects written and read back with the generated keys, a wrong key refused), MariaDB
+and Redis running with their credentials, the rendered configuration accepted by the tools that
+consume it (`php -l`, `nginx -t`, `docker compose config`) and pointing at that S3, nginx
+answering HTTPS with 502 (no application behind it), no secret in the CLI's records, and the
+deployment deleted without leftovers. An external endpoint (s3_endpoint and keys as inputs) is
+covered by the role's molecule scenario and the plan-time contract tests.
 """
 
 from __future__ import annotations
@@ -15,10 +18,12 @@ from __future__ import annotations
 import json
 import ssl
 import subprocess
+import time
 import urllib.error
 import urllib.request
 
 import pytest
+from botocore.exceptions import ClientError
 from conftest import assert_no_secret_in_cli_records, delete_and_assert_clean, read_secrets, s3_client
 
 pytestmark = pytest.mark.integration
@@ -28,28 +33,23 @@ CONFIG_DIR = "/etc/infn-cloud/sync_share"
 IMAGE = "docker.io/library/nextcloud:31-apache"
 
 
+S3_PORT = 9000  # the role's sync_share_local_s3_port
+ACCESS_KEY = "sync-share:nextcloud"  # empty s3_access_key with the VM's own Swift
+
+
 @pytest.fixture(scope="module")
-def share(module_cli, tmp_path_factory):
-    rc, s3 = module_cli.deploy("s3_bucket", "--site", "LOCAL-BACKBONE")
-    assert rc == 0, s3
-    rc, shown = module_cli.json("outputs", s3["id"], "--show-secrets")
-    assert rc == 0, shown
-    creds = shown["outputs"]
-    inputs = tmp_path_factory.mktemp("inputs") / "sync_share.json"
-    inputs.touch(mode=0o600)
-    inputs.write_text(
-        json.dumps(
-            {
-                "s3_endpoint": creds["s3_endpoint"],
-                "s3_access_key": creds["access_key"],
-                "s3_secret_key": creds["secret_key"],
-            }
-        )
-    )
-    # Same site as the S3, so the node reaches it on the site network.
-    rc, data = module_cli.deploy("sync_share", "-i", str(inputs), "--site", "LOCAL-BACKBONE")
+def share(module_cli):
+    started = time.monotonic()
+    rc, data = module_cli.deploy("sync_share")
     assert rc == 0, data
-    return module_cli, data, s3, creds
+    print(f"sync_share with its defaults (own Swift) deployed in {time.monotonic() - started:.0f} s")
+    secrets = read_secrets(module_cli, data["id"])
+    endpoint = f"http://{data['nodes']['vm_server'][0]['private_ip']}:{S3_PORT}"
+    return (
+        module_cli,
+        data,
+        {"s3_endpoint": endpoint, "access_key": ACCESS_KEY, "secret_key": secrets["s3_secret_key"]},
+    )
 
 
 def _node(data: dict) -> str:
@@ -61,7 +61,7 @@ def _exec(container: str, command: str) -> subprocess.CompletedProcess:
 
 
 def test_cli_reports_the_documented_boundary(share):
-    cli, data, _, _ = share
+    cli, data, _ = share
     assert data["status"] == "CREATE_COMPLETE"
     rc, shown = cli.json("show", data["id"])
     assert rc == 0
@@ -72,17 +72,29 @@ def test_cli_reports_the_documented_boundary(share):
     assert "Stopped at documented boundaries" in human and line in " ".join(human.split())
 
 
-def test_buckets_exist_on_the_s3_with_versioning(share):
-    _, _, _, creds = share
+def test_buckets_exist_on_the_vms_own_s3_with_versioning(share):
+    _, data, creds = share
+    node = _node(data)
+    active = _exec(node, "systemctl is-active swift-proxy swift-object swift-container swift-account")
+    assert active.stdout.split() == ["active"] * 4, active.stdout + active.stderr
     s3 = s3_client(creds["s3_endpoint"], creds["access_key"], creds["secret_key"])
     names = {b["Name"] for b in s3.list_buckets()["Buckets"]}
     assert {"sync-share", "sync-share-backup"} <= names
     for bucket in ("sync-share", "sync-share-backup"):
         assert s3.get_bucket_versioning(Bucket=bucket).get("Status") == "Enabled", bucket
+    body = f"stored on the VM {time.time_ns()}".encode()
+    s3.put_object(Bucket="sync-share", Key="e2e/probe.txt", Body=body)
+    assert s3.get_object(Bucket="sync-share", Key="e2e/probe.txt")["Body"].read() == body
+    # The objects are on the VM's Swift device, not anywhere else.
+    assert _exec(node, "find /srv/node -name '*.data' | head -1").stdout.strip()
+    wrong = s3_client(creds["s3_endpoint"], creds["access_key"], creds["secret_key"][::-1] + "x")
+    with pytest.raises(ClientError) as refused:
+        wrong.get_object(Bucket="sync-share", Key="e2e/probe.txt")
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
 
 
 def test_mariadb_and_redis_run_with_their_credentials(share):
-    _, data, _, _ = share
+    _, data, _ = share
     node = _node(data)
     active = _exec(node, "systemctl is-active mariadb redis-server")
     assert active.stdout.split() == ["active", "active"], active.stdout + active.stderr
@@ -104,7 +116,7 @@ def test_mariadb_and_redis_run_with_their_credentials(share):
 
 
 def test_rendered_configuration_passes_the_tools_that_consume_it(share):
-    _, data, _, creds = share
+    _, data, creds = share
     node = _node(data)
     nginx = _exec(node, "nginx -t")
     assert nginx.returncode == 0, nginx.stderr
@@ -139,7 +151,7 @@ def test_rendered_configuration_passes_the_tools_that_consume_it(share):
 
 
 def test_https_answers_without_the_application(share):
-    _, data, _, _ = share
+    _, data, _ = share
     ip = data["nodes"]["vm_server"][0]["private_ip"]
     context = ssl.create_default_context()
     context.check_hostname = False
@@ -151,13 +163,12 @@ def test_https_answers_without_the_application(share):
 
 
 def test_no_secret_in_the_cli_records(share):
-    cli, data, s3, _ = share
-    secrets = {**read_secrets(cli, s3["id"]), **read_secrets(cli, data["id"])}
-    assert {"s3_secret_key", "admin_password"} <= set(read_secrets(cli, data["id"]))
+    cli, data, _ = share
+    secrets = read_secrets(cli, data["id"])
+    assert {"s3_secret_key", "admin_password", "s3_hash_path_prefix", "s3_hash_path_suffix"} <= set(secrets)
     assert_no_secret_in_cli_records(cli, secrets)
 
 
 def test_delete_leaves_nothing(share):
-    cli, data, s3, _ = share
+    cli, data, _ = share
     delete_and_assert_clean(cli, data["id"])
-    delete_and_assert_clean(cli, s3["id"])
