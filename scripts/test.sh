@@ -144,6 +144,9 @@ for stage in "${stages[@]}"; do
       step "ruff format" ruff format --check .
       step "yamllint" yamllint --strict .
       step "ansible-lint (production)" ansible-lint
+      # Our catalogue is warning-free: --strict turns warnings into errors; the JUnit report is
+      # what a template repository's CI would publish.
+      step "validate catalogue (--strict)" infn-cloud validate --strict --junit .cache/test-logs/validate-catalogue.xml tosca_templates
       ;;
     unit)
       if ci || [ -n "${INFN_CLOUD_REFERENCE_DIR:-}" ]; then step "INFN reference directory" reference_present; fi
