@@ -277,6 +277,21 @@ class VaultConnection:
         return "%s/%s at %s" % (self.options.engine_mount_point, path, self.options.url)
 
 
+def run_vault_module(module, run, missing_required_lib):
+    """The common ending of every Vault module: hvac present, options validated, logged in,
+    ``run(module, connection)`` returns the result; option and Vault errors fail the task with
+    their (secret-free) message; tokens obtained by logging in are revoked."""
+    if not HAS_HVAC:
+        module.fail_json(msg=missing_required_lib("hvac"), exception=HVAC_IMPORT_ERROR)
+    try:
+        options = VaultOptions.from_getter(module.params.get)
+        with VaultConnection(options) as conn:
+            result = run(module, conn)
+    except (VaultOptionError, VaultError) as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(**result)
+
+
 def redacted_diff(before, after):
     """A diff that names keys and whether they change, never their values."""
 

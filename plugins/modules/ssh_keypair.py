@@ -119,13 +119,8 @@ from ansible_collections.infn.cloud.plugins.module_utils._deployment import (
     generate_ssh_keypair,
 )
 from ansible_collections.infn.cloud.plugins.module_utils._vault import (
-    HAS_HVAC,
-    HVAC_IMPORT_ERROR,
-    VaultConnection,
-    VaultError,
-    VaultOptionError,
-    VaultOptions,
     check_path,
+    run_vault_module,
     vault_argument_spec,
 )
 
@@ -202,17 +197,9 @@ def main():
         force=dict(type="bool", default=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not HAS_HVAC:
-        module.fail_json(msg=missing_required_lib("hvac"), exception=HVAC_IMPORT_ERROR)
     if not HAS_CRYPTOGRAPHY:
         module.fail_json(msg=missing_required_lib("cryptography"), exception=CRYPTOGRAPHY_IMPORT_ERROR)
-    try:
-        options = VaultOptions.from_getter(module.params.get)
-        with VaultConnection(options) as conn:
-            result = run(module, conn)
-    except (VaultOptionError, VaultError) as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(**result)
+    run_vault_module(module, run, missing_required_lib)
 
 
 if __name__ == "__main__":

@@ -128,13 +128,8 @@ import re
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.infn.cloud.plugins.module_utils._vault import (
-    HAS_HVAC,
-    HVAC_IMPORT_ERROR,
-    VaultConnection,
-    VaultError,
-    VaultOptionError,
-    VaultOptions,
     check_path,
+    run_vault_module,
     vault_argument_spec,
 )
 
@@ -381,20 +376,16 @@ def main():
         required_one_of=[("oidc_discovery_url", "jwks_url", "jwt_validation_pubkeys")],
         supports_check_mode=True,
     )
-    if not HAS_HVAC:
-        module.fail_json(msg=missing_required_lib("hvac"), exception=HVAC_IMPORT_ERROR)
     if not module.params["groups"]:
         module.fail_json(msg="groups must list at least one IAM group")
-    try:
-        options = VaultOptions.from_getter(module.params.get)
-        with VaultConnection(options) as conn:
-            try:
-                result = run(module, conn.client)
-            except hvac.exceptions.VaultError as exc:
-                module.fail_json(msg="Vault at %s refused a configuration request: %s" % (options.url, exc))
-    except (VaultOptionError, VaultError) as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(**result)
+
+    def configure(module, conn):
+        try:
+            return run(module, conn.client)
+        except hvac.exceptions.VaultError as exc:
+            module.fail_json(msg="Vault at %s refused a configuration request: %s" % (conn.options.url, exc))
+
+    run_vault_module(module, configure, missing_required_lib)
 
 
 if __name__ == "__main__":

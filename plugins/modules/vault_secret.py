@@ -108,14 +108,9 @@ data:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.infn.cloud.plugins.module_utils._vault import (
-    HAS_HVAC,
-    HVAC_IMPORT_ERROR,
-    VaultConnection,
-    VaultError,
-    VaultOptionError,
-    VaultOptions,
     check_path,
     redacted_diff,
+    run_vault_module,
     vault_argument_spec,
 )
 
@@ -173,15 +168,7 @@ def main():
         required_if=[("state", "present", ["data"])],
         supports_check_mode=True,
     )
-    if not HAS_HVAC:
-        module.fail_json(msg=missing_required_lib("hvac"), exception=HVAC_IMPORT_ERROR)
-    try:
-        options = VaultOptions.from_getter(module.params.get)
-        with VaultConnection(options) as conn:
-            result = run(module, conn)
-    except (VaultOptionError, VaultError) as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(**result)
+    run_vault_module(module, run, missing_required_lib)
 
 
 if __name__ == "__main__":
