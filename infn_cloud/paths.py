@@ -27,6 +27,7 @@ import json
 import os
 import stat
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from infn_cloud.errors import NotFoundError, UsageError
@@ -56,16 +57,25 @@ def _is_collection(path: Path) -> bool:
     return isinstance(info, dict) and (info.get("namespace"), info.get("name")) == (NAMESPACE, NAME)
 
 
+def _in_module_run() -> bool:
+    """Whether this runs inside a module (AnsiballZ): there, importing ansible's controller code
+    (ansible.constants) makes ansible's module result encoder take the controller's and fail."""
+    ansible = sys.modules.get("ansible")
+    return ".zip" in str(getattr(ansible, "__file__", "") or "")
+
+
 def ansible_collections_paths() -> list[Path]:
     """ansible's collection search path, in ansible's order (configured paths, then sys.path)."""
-    configured: list[str] = []
-    try:
-        # ansible's own reading of ANSIBLE_COLLECTIONS_PATH and ansible.cfg. Not importable
-        # inside a module run (AnsiballZ carries ansible.module_utils only): env and defaults.
-        from ansible import constants
+    configured: list[str] | None = None
+    if not _in_module_run():
+        try:
+            # ansible's own reading of ANSIBLE_COLLECTIONS_PATH and ansible.cfg
+            from ansible import constants
 
-        configured = list(constants.COLLECTIONS_PATHS)
-    except Exception:  # ImportError, or an ansible.cfg ansible itself refuses
+            configured = list(constants.COLLECTIONS_PATHS)
+        except Exception:  # noqa: S110 - ImportError, or an ansible.cfg ansible itself refuses
+            pass
+    if configured is None:
         env = os.environ.get("ANSIBLE_COLLECTIONS_PATH") or os.environ.get("ANSIBLE_COLLECTIONS_PATHS")
         configured = env.split(os.pathsep) if env else list(_DEFAULT_COLLECTIONS_PATHS)
     paths = [Path(p).expanduser() for p in configured if p]
@@ -77,13 +87,11 @@ def ansible_collections_paths() -> list[Path]:
     return unique
 
 
-def _candidates() -> list[tuple[str, Path]]:
-    found = [("the wheel", _PACKAGE_PARENT / "ansible_collections" / NAMESPACE / NAME)]
-    found += [
-        ("ansible's collection search path", base / "ansible_collections" / NAMESPACE / NAME)
-        for base in ansible_collections_paths()
-    ]
-    return found
+def _candidates() -> Iterator[Path]:
+    """The wheel's copy, then ansible's search path (computed only when the wheel has none)."""
+    yield _PACKAGE_PARENT / "ansible_collections" / NAMESPACE / NAME
+    for base in ansible_collections_paths():
+        yield base / "ansible_collections" / NAMESPACE / NAME
 
 
 def collection_root() -> Path:
@@ -101,7 +109,7 @@ def collection_root() -> Path:
     if _is_checkout(_PACKAGE_PARENT):
         return _PACKAGE_PARENT
     looked = []
-    for _what, path in _candidates():
+    for path in _candidates():
         if _is_collection(path):
             return path.resolve()
         looked.append(str(path))
