@@ -98,7 +98,7 @@ def _input_entry(entry: dict) -> dict:
 
 def make_plan(path, inputs=None, import_map=None) -> dict:
     """Validate with inputs (required inputs must be set) and return the deployment plan."""
-    from infn_cloud.tosca.planner import build_plan
+    from infn_cloud.tosca.planner import plan_from_analysis
 
     analysis, sink, resolved = _analyse(path, inputs, import_map, True)
     if sink.errors or analysis is None:
@@ -106,7 +106,7 @@ def make_plan(path, inputs=None, import_map=None) -> dict:
             f"{_display(resolved)} is not valid: {len(sink.errors)} problem(s)",
             details=[p.format() for p in sink.errors],
         )
-    plan = build_plan(analysis)
+    plan = plan_from_analysis(analysis)
     from infn_cloud.tosca import contract
 
     contract.check(analysis, plan)  # role variables against the roles' argument specs (exit 2)

@@ -196,8 +196,12 @@ def _index(value, path):
 
 
 # -- plan --------------------------------------------------------------------------------
-def build_plan(analysis: Analysis) -> dict:
-    """The plan of a validated template (its JSON: docs/tosca.md; typed: infn_cloud.model.Plan)."""
+def plan_from_analysis(analysis: Analysis) -> dict:
+    """The plan of a validated template (its JSON: docs/tosca.md; typed: infn_cloud.model.Plan).
+
+    The body of ``infn_cloud.tosca.make_plan``, the one plan builder: call that (it validates,
+    then checks the role contract and the ports).
+    """
     template = analysis.template
     warnings: list[str] = [p.format() for p in analysis.sink.warnings]
     resolver = Resolver(analysis, warnings)
@@ -575,7 +579,7 @@ def _placement(template, resolver) -> dict:
     return {"sites": sites, "regions": regions, "policy": policy}
 
 
-__all__ = ["build_plan", "is_secret_input"]
+__all__ = ["is_secret_input", "plan_from_analysis"]
 
 
 def _merge_common(software: list[SoftwareEntry]) -> list[SoftwareEntry]:
