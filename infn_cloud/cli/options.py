@@ -18,9 +18,16 @@ DEFAULT_REGISTRY = "inventories/local"
 
 
 def add_template_arguments(parser: argparse.ArgumentParser) -> None:
+    """TEMPLATE, its inputs (add_input_arguments) and --json: plan and deploy."""
     parser.add_argument(
         "template", metavar="TEMPLATE", help="template file or catalogue name (see `templates`)"
     )
+    add_input_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def add_input_arguments(parser: argparse.ArgumentParser) -> None:
+    """-i/--inputs, --set and --import-map (read by load_inputs and import_maps)."""
     parser.add_argument(
         "-i", "--inputs", action="append", default=[], metavar="FILE", help="YAML/JSON map of input values"
     )
@@ -39,7 +46,6 @@ def add_template_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="import map resolving URL imports to local files (also INFN_CLOUD_IMPORT_MAP)",
     )
-    parser.add_argument("--json", action="store_true", help="print JSON")
 
 
 def load_inputs(args: argparse.Namespace) -> Mapping | None:
