@@ -46,7 +46,9 @@ options:
     type: dict
     default: {}
   append:
-    description: "List fields to extend, e.g. C({sites: [LOCAL-BACKBONE]}); items already there are kept once."
+    description:
+      - "List fields to extend, e.g. C({sites: [LOCAL-BACKBONE]})."
+      - Items already there are kept once.
     type: dict
     default: {}
   store:
