@@ -186,7 +186,7 @@ def _secret_constraints(analysis, plan) -> dict:
 def _plan_with_generated_secrets(analysis, plan, sink):
     """The plan again with a value generated now for each secret to generate, or None."""
     from infn_cloud.secrets.generate import CannotGenerate, generate_for
-    from infn_cloud.tosca.planner import build_plan
+    from infn_cloud.tosca.planner import plan_from_analysis
     from infn_cloud.tosca.validate import analyse
     from infn_cloud.tosca.yamlio import Mapping
 
@@ -218,7 +218,7 @@ def _plan_with_generated_secrets(analysis, plan, sink):
                 rule="generated secret",
             )
         return None
-    return build_plan(again)
+    return plan_from_analysis(again)
 
 
 def _check_entry(analysis, entry: dict, sink: Collector) -> None:
