@@ -10,9 +10,10 @@ call can leave an unlabelled resource behind:
 
 - servers: metadata ``infn_cloud_*`` and tag ``infn-cloud:<id>`` in ``POST /servers`` (Nova
   microversion 2.52; ``create`` reads Nova's version document first and refuses older clouds);
-- security groups and floating IPs: description ``infn.cloud deployment <id>`` in the POST, and
-  tag ``infn-cloud:<id>`` in the POST where Neutron lists the ``tag-creation`` extension (else a
-  follow-up PUT where it lists ``standard-attr-tag``; the description is what ``delete`` uses);
+- security groups and floating IPs: description ``infn.cloud deployment <id>`` in the POST, then
+  tag ``infn-cloud:<id>`` by ``PUT .../tags/<tag>`` where Neutron lists ``standard-attr-tag``
+  (Neutron refuses ``tags`` in these POST bodies, ``tag-creation`` or not: a real Neutron
+  showed it; the description is what ``delete`` uses);
 - volumes: metadata in ``POST /volumes``; the keypair is named ``infn-cloud-<id>``.
 
 create:  Nova version check -> Neutron extensions -> networks by name -> security groups (one
@@ -299,11 +300,14 @@ class OpenStackDriver(Driver):
                 details=["nothing was created; ask the site to upgrade Nova, or disable the site"],
             )
 
-    def _neutron_tagging(self) -> tuple[bool, bool]:
-        """(tags in POST bodies, tags by a follow-up PUT) from Neutron's extension list."""
+    def _neutron_tagging(self) -> bool:
+        """Whether Neutron tags resources (``PUT .../tags/<tag>``), from its extension list.
+
+        ``tag-creation`` does not put tags in POST bodies: it is ``PUT .../tags`` with a list.
+        Neutron refuses ``tags`` in a security group or floating IP POST (only ports take them).
+        """
         exts = self._request("network", "GET", "/extensions") or {}
-        aliases = {e.get("alias") for e in exts.get("extensions") or []}
-        return "tag-creation" in aliases, "standard-attr-tag" in aliases
+        return "standard-attr-tag" in {e.get("alias") for e in exts.get("extensions") or []}
 
     # ------------------------------------------------------------------ lookups
     def _network_id(self, name: str) -> str:
@@ -350,15 +354,12 @@ class OpenStackDriver(Driver):
                 details.append(f"cleanup failed, run delete again: {cleanup_exc}")
             raise OperationFailed(message, details=details) from None
 
-    def _labelled(self, collection: str, body: dict, deployment_id: str, tagging: tuple[bool, bool]) -> dict:
-        """POST a Neutron resource with the deployment's description (and tag where allowed)."""
+    def _labelled(self, collection: str, body: dict, deployment_id: str, tagging: bool) -> dict:
+        """POST a Neutron resource with the deployment's description, then tag it if Neutron can."""
         key = collection.replace("-", "_")[:-1]  # security-groups -> security_group
         body = dict(body, description=description(deployment_id))
-        tag_on_create, tag_after = tagging
-        if tag_on_create:
-            body["tags"] = [self._tag(deployment_id)]
         made = self._request("network", "POST", f"/{collection}", json_body={key: body})[key]
-        if not tag_on_create and tag_after:
+        if tagging:
             self._request("network", "PUT", f"/{collection}/{made['id']}/tags/{self._tag(deployment_id)}")
         return made
 

@@ -82,7 +82,9 @@ def _posts(replay: Replay, suffix: str) -> list[dict]:
     return [r["json"] for r in replay.log if r["method"] == "POST" and r["path"].endswith(suffix)]
 
 
-def test_create_labels_everything_in_the_create_requests(setup):
+def test_create_labels_everything_it_creates(setup):
+    """Servers and volumes carry their labels in the create request; security groups and floating
+    IPs their description, then the tag in a PUT (a real Neutron refuses tags in these POSTs)."""
     make, make_plan = setup
     plan, placement = make_plan(both=True)
     progress: list[str] = []
@@ -99,7 +101,13 @@ def test_create_labels_everything_in_the_create_requests(setup):
         groups = [b["security_group"] for b in _posts(replay, "/security-groups")]
         fips = [b["floatingip"] for b in _posts(replay, "/floatingips")]
         volumes = [b["volume"] for b in _posts(replay, "/volumes")]
-    assert puts == []  # no second call: the tags travel with the create requests
+    # one tag PUT per security group and floating IP, each right after its POST
+    assert puts == [
+        f"PUT /network/v2.0/security-groups/{SG_MEMBERS}/tags/{TAG}",
+        f"PUT /network/v2.0/security-groups/{SG_MASTER}/tags/{TAG}",
+        f"PUT /network/v2.0/security-groups/{SG_WN}/tags/{TAG}",
+        f"PUT /network/v2.0/floatingips/e1d2c3b4-6666-4a5b-8c7d-000000000006/tags/{TAG}",
+    ]
     assert server_versions == ["compute 2.52", "compute 2.52"]  # tags in the body need 2.52
     assert [s["name"] for s in servers] == ["demo1-htc-master-server-0", "demo1-htc-wn-server-0"]
     for server in servers:
@@ -108,17 +116,16 @@ def test_create_labels_everything_in_the_create_requests(setup):
     assert servers[0]["flavorRef"] == "fl-medium" and servers[1]["flavorRef"] == "fl-small"
     assert servers[0]["security_groups"] == [{"name": SG_MEMBERS}, {"name": SG_MASTER}]
     assert servers[1]["security_groups"] == [{"name": SG_MEMBERS}, {"name": SG_WN}]
-    assert [(g["name"], g["description"], g["tags"]) for g in groups] == [
-        ("infn-cloud-demo1", DESC, [TAG]),
-        ("infn-cloud-demo1-htc-master-server", DESC, [TAG]),
-        ("infn-cloud-demo1-htc-wn-server", DESC, [TAG]),
+    assert [(g["name"], g["description"], g.get("tags")) for g in groups] == [
+        ("infn-cloud-demo1", DESC, None),
+        ("infn-cloud-demo1-htc-master-server", DESC, None),
+        ("infn-cloud-demo1-htc-wn-server", DESC, None),
     ]
     assert fips == [
         {
             "floating_network_id": "6f1c2a9e-2222-4b7e-9a1e-000000000002",
             "port_id": "a9b8c7d6-7777-4e5f-9a0b-000000000007",
             "description": DESC,
-            "tags": [TAG],
         }
     ]
     assert volumes[0]["metadata"]["infn_cloud_deployment"] == "demo1"
@@ -318,7 +325,7 @@ def test_partial_failure_retries_then_removes_everything(setup):
 
 
 def test_failed_tag_call_leaves_nothing_behind(setup):
-    """Neutron without tag-creation: the group is made, its tag PUT fails; cleanup still finds it."""
+    """The group is made, its tag PUT fails; cleanup still finds it by its description."""
     make, make_plan = setup
     plan, placement = make_plan()
     with Replay("tag_call_fails") as replay:
@@ -329,7 +336,7 @@ def test_failed_tag_call_leaves_nothing_behind(setup):
         listing = next(
             r for r in replay.log if r["method"] == "GET" and r["path"].endswith("/security-groups")
         )
-    assert "tags" not in group and group["description"] == DESC  # no tag-creation: description only
+    assert "tags" not in group and group["description"] == DESC
     assert "HTTP 500" in info.value.message
     assert listing["query"] == {"description": [DESC]}  # found by description, not by the missing tag
     assert info.value.details == ["cleaned up: security_group/infn-cloud-demo1"]
