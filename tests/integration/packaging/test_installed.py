@@ -11,7 +11,9 @@ directory and vault password), no INFN_CLOUD_HOME, nothing of this checkout.
 Checked: the package finds the collection the wheel installed (not this checkout);
 `infn-cloud templates`, `sites`, `plan`; single_vm deployed and deleted on the local site
 with the CLI, and with `ansible-playbook` of the Galaxy-installed collection's playbooks
-(infn.cloud.provision, then infn.cloud.deprovision), nothing left on the site.
+(infn.cloud.provision then infn.cloud.deprovision; the one-job infn.cloud.deploy, which also
+configures the VM and keeps the record in a state directory, then infn.cloud.delete), nothing
+left on the site.
 """
 
 from __future__ import annotations
@@ -252,3 +254,44 @@ def test_playbooks_of_the_galaxy_collection_provision_and_deprovision(installed)
     assert _leftovers(dep) == []
     assert not document.exists()
     print(f"ansible-playbook provision + deprovision: {time.monotonic() - started:.0f} s")
+
+
+def test_one_job_playbooks_of_the_galaxy_collection_deploy_and_delete(installed):
+    """infn.cloud.deploy (plan, site, provision, configure, outputs, record), then infn.cloud.delete."""
+    env = {"ANSIBLE_COLLECTIONS_PATH": str(installed.collections)}
+    dep = f"pkgjob-{uuid.uuid4().hex[:8]}"
+    installed.created.append(dep)
+    records = installed.base / "records"
+    started = time.monotonic()
+    proc = installed.run(
+        "ansible-playbook",
+        "infn.cloud.deploy",
+        "-e",
+        "infn_cloud_template=single_vm",
+        "-e",
+        f"infn_cloud_deployment_id={dep}",
+        "-e",
+        f"infn_cloud_state_dir={records}",
+        env=env,
+        timeout=DEPLOY_TIMEOUT,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    # the new host was configured in the same run (its own play recap line, nothing failed)
+    recap = [line for line in proc.stdout.splitlines() if line.startswith(f"{dep}-vm-server-0 ")]
+    assert recap and "failed=0" in recap[0] and "unreachable=0" in recap[0], proc.stdout[-3000:]
+    assert (records / f"{dep}.json").is_file()
+    assert _leftovers(dep)
+    proc = installed.run(
+        "ansible-playbook",
+        "infn.cloud.delete",
+        "-e",
+        f"infn_cloud_deployment_id={dep}",
+        "-e",
+        f"infn_cloud_state_dir={records}",
+        env=env,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert _leftovers(dep) == []
+    assert not (records / f"{dep}.json").exists()
+    print(f"ansible-playbook deploy + delete (one job each): {time.monotonic() - started:.0f} s")
