@@ -288,8 +288,9 @@ def write_configs() -> None:
                 "transport_url": transport(),
                 "api_paste_config": str(VENV / "etc/neutron/api-paste.ini"),
                 "auth_strategy": "keystone",
-                "notify_nova_on_port_status_changes": "false",
-                "notify_nova_on_port_data_changes": "false",
+                # Nova learns of floating IPs and port changes from these notifications
+                "notify_nova_on_port_status_changes": "true",
+                "notify_nova_on_port_data_changes": "true",
                 "api_workers": 1,
                 "rpc_workers": 0,
                 "state_path": str(STATE / "neutron"),
@@ -657,6 +658,7 @@ def up() -> None:
     log(f"APIs answer ({time.monotonic() - t0:.0f} s)")
     cloud_resources()
     wait_compute()
+    (STATE / "ready").write_text(f"{time.monotonic() - t0:.0f}\n")
     log(f"ready in {time.monotonic() - t0:.0f} s: OS_CLIENT_CONFIG_FILE={STATE}/clouds.yaml")
 
 
@@ -737,7 +739,7 @@ def wait_compute(timeout: float = 240) -> None:
 
 
 def healthy() -> bool:
-    if not all(alive(s) for s in SERVICES_ORDER):
+    if not (STATE / "ready").exists() or not all(alive(s) for s in SERVICES_ORDER):
         return False
     try:
         sdk().authorize()

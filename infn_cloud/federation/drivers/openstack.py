@@ -665,10 +665,15 @@ class OpenStackDriver(Driver):
         private = self.site.networks.get("private")
         if private:
             resources["networks"] = [{"id": None, "name": private}]
-        resources["floating_ips"] = [
-            {"id": f["id"], "address": f.get("floating_ip_address")}
-            for f in self._described("floatingips", deployment_id)
-        ]
+        fips = self._described("floatingips", deployment_id)
+        resources["floating_ips"] = [{"id": f["id"], "address": f.get("floating_ip_address")} for f in fips]
+        # Nova learns of a floating IP from Neutron's notification, a moment after it is made:
+        # a server whose addresses do not show it yet gets it from Neutron by its fixed IP.
+        by_fixed = {f.get("fixed_ip_address"): f.get("floating_ip_address") for f in fips}
+        for node in (n for nodes in resources["nodes"].values() for n in nodes):
+            if node["public_ip"] is None and by_fixed.get(node["private_ip"]):
+                node["public_ip"] = by_fixed[node["private_ip"]]
+                node["connection"]["ansible_host"] = node["public_ip"]
         # The keypair is only made when a public key was given (see _create).
         resources["keypair"] = f"infn-cloud-{deployment_id}" if self.public_key else None
         return resources

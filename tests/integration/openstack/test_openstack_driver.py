@@ -1,0 +1,304 @@
+"""The openstack driver against a real OpenStack: scripts/openstack-dev.sh (Keystone, Placement,
+Nova with the fake virt driver, Neutron, Glance, Cinder on loopback).
+
+What is real here: every API call, microversion, tag filter, quota check, scheduling through
+Placement, Neutron port binding, Cinder volume attachment, asynchronous states and error bodies.
+What is not: there is no hypervisor (the fake virt driver) and no network dataplane, so nothing
+boots and no address answers. The cloud is started once (``up`` reuses a running one) and shared
+by the module; each test uses its own deployment id and checks that nothing of it is left.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from prereq import require
+
+from infn_cloud.errors import OperationFailed
+from infn_cloud.federation import get_driver, load_registry, select_sites
+
+pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+ROOT = Path(__file__).resolve().parents[3]
+STATE = Path(os.environ.get("OPENSTACK_DEV_DIR") or ROOT / ".cache" / "openstack")
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE2qYJ7C0ZcK3d2rZ1bW2v5l2mI0Yp8n0wZ4b1c2d3e4 test@infn"
+
+
+@pytest.fixture(scope="module")
+def cloud():
+    """The dev OpenStack (started when not running); OS_CLIENT_CONFIG_FILE points at it."""
+    res = subprocess.run(
+        [str(ROOT / "scripts/openstack-dev.sh"), "up"],
+        capture_output=True,
+        text=True,
+        timeout=1500,
+        check=False,
+    )
+    require(
+        res.returncode == 0,
+        f"scripts/openstack-dev.sh up failed (exit {res.returncode}): {(res.stdout + res.stderr)[-1500:]}",
+    )
+    old = os.environ.get("OS_CLIENT_CONFIG_FILE")
+    os.environ["OS_CLIENT_CONFIG_FILE"] = str(STATE / "clouds.yaml")
+    yield STATE
+    if old is None:
+        os.environ.pop("OS_CLIENT_CONFIG_FILE", None)
+    else:
+        os.environ["OS_CLIENT_CONFIG_FILE"] = old
+
+
+def _conn(cloud_name: str):
+    import openstack
+
+    return openstack.connect(cloud=cloud_name)
+
+
+@pytest.fixture(scope="module")
+def admin(cloud):
+    return _conn("infn-dev-admin")
+
+
+@pytest.fixture
+def plan() -> dict:
+    """htcondor_cluster: a master (port 9618, floating IP, a 5 GB volume) and one worker."""
+    plan = json.loads((ROOT / "tests/fixtures/plans/htcondor_cluster.json").read_text())
+    plan["compute"]["htc_wn_server"]["count"] = 1
+    return plan
+
+
+def _site(project: str):
+    registry = load_registry(ROOT / "inventories" / "infn-cloud")
+    # RECAS-BARI's flavors (small/medium/large), images (debian-13) and networks (public,
+    # private_net) exist on the dev cloud; its clouds.yaml entry is the test project's.
+    site = dataclasses.replace(registry.site("RECAS-BARI"), cloud=project, ssh_cidr="10.0.0.0/8")
+    return registry, site
+
+
+def _driver(project: str = "infn-dev-a", **options):
+    _registry, site = _site(project)
+    return get_driver(site, public_key=KEY, poll_interval=0.5, host_key_timeout=60, **options)
+
+
+def _placement(plan: dict):
+    registry, _ = _site("infn-dev-a")
+    return select_sites(plan, registry, group="admins/cygno", policy="RECAS-BARI").best
+
+
+def _dep() -> str:
+    return f"it{uuid.uuid4().hex[:8]}"
+
+
+def inventory_of(admin, deployment_id: str) -> dict[str, list[str]]:
+    """Every resource of a deployment, found by its label, in every project (admin's view)."""
+    tag = f"infn-cloud:{deployment_id}"
+    desc = f"infn.cloud deployment {deployment_id}"
+    servers = list(admin.compute.servers(all_projects=True, tags=tag))
+    server_ids = {s.id for s in servers}
+    return {
+        "servers": sorted(s.name for s in servers),
+        "ports": sorted(p.id for p in admin.network.ports() if p.device_id in server_ids),
+        "security_groups": sorted(
+            g.name for g in admin.network.security_groups(tags=[tag]) if g.description == desc
+        ),
+        "floating_ips": sorted(f.floating_ip_address for f in admin.network.ips(tags=[tag])),
+        "volumes": sorted(
+            v.name
+            for v in admin.block_storage.volumes(all_projects=True)
+            if (v.metadata or {}).get("infn_cloud_deployment") == deployment_id
+        ),
+        "keypairs": sorted(
+            k.name for k in _conn_keypairs(deployment_id) if k.name == f"infn-cloud-{deployment_id}"
+        ),
+    }
+
+
+def _conn_keypairs(deployment_id: str):
+    found = []
+    for project in ("infn-dev-a", "infn-dev-b"):  # keypairs belong to users
+        found += list(_conn(project).compute.keypairs())
+    return found
+
+
+def _empty(admin, deployment_id: str) -> dict:
+    return {k: v for k, v in inventory_of(admin, deployment_id).items() if v}
+
+
+def _fake_host_key(server_id: str) -> str:
+    """The key the dev cloud's fake virt driver prints for a server (see infn_fake_virt.py)."""
+
+    def field(data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + data
+
+    blob = field(b"ssh-ed25519") + field(hashlib.sha256(server_id.encode()).digest())
+    return "ssh-ed25519 " + base64.b64encode(blob).decode()
+
+
+@pytest.fixture
+def hooks(cloud):
+    """The fake virt driver's hook files; removed after the test."""
+    path = cloud / "hooks"
+    yield path
+    for name in ("fail-spawn", "spawn-delay"):
+        (path / name).unlink(missing_ok=True)
+
+
+def test_create_labels_attaches_and_delete_leaves_nothing(cloud, admin, plan):
+    dep = _dep()
+    driver = _driver()
+    assert _empty(admin, dep) == {}
+    try:
+        res = driver.create(dep, plan, _placement(plan))
+        found = inventory_of(admin, dep)
+        assert found["servers"] == [f"{dep}-htc-master-server-0", f"{dep}-htc-wn-server-0"]
+        assert found["security_groups"] == [
+            f"infn-cloud-{dep}",
+            f"infn-cloud-{dep}-htc-master-server",
+            f"infn-cloud-{dep}-htc-wn-server",
+        ]
+        assert len(found["floating_ips"]) == 1 and len(found["volumes"]) == 1
+        assert found["keypairs"] == [f"infn-cloud-{dep}"]
+        assert len(found["ports"]) == 2
+
+        master = res["nodes"]["htc_master_server"][0]
+        worker = res["nodes"]["htc_wn_server"][0]
+        assert master["status"] == worker["status"] == "ACTIVE"
+        # Nova really scheduled them (Placement) and Neutron really bound their ports
+        server = admin.compute.get_server(master["id"])
+        assert server.tags == [f"infn-cloud:{dep}"]
+        assert server.metadata["infn_cloud_deployment"] == dep
+        assert server.key_name == f"infn-cloud-{dep}"
+        assert server.flavor["original_name"] == master["flavor"]
+        assert {g["name"] for g in server.security_groups} == {
+            f"infn-cloud-{dep}",
+            f"infn-cloud-{dep}-htc-master-server",
+        }
+        ports = list(admin.network.ports(device_id=master["id"]))
+        assert [p.binding_vif_type for p in ports] == ["ovs"] and ports[0].status == "ACTIVE"
+        # the floating IP is the master's public address and points at its port
+        (fip,) = admin.network.ips(tags=[f"infn-cloud:{dep}"])
+        assert fip.port_id == ports[0].id and master["public_ip"] == fip.floating_ip_address
+        assert worker["public_ip"] is None and worker["private_ip"].startswith("10.0.")
+        # the volume is attached to the master by Nova and Cinder (in-use)
+        (vol,) = (
+            v for v in admin.block_storage.volumes(all_projects=True) if v.id == res["volumes"][0]["id"]
+        )
+        assert vol.status == "in-use" and vol.size == 5
+        assert [a["server_id"] for a in vol.attachments] == [master["id"]]
+        # host keys pinned from each server's console output, each its own
+        assert master["host_key"] == _fake_host_key(master["id"])
+        assert worker["host_key"] == _fake_host_key(worker["id"])
+        # SSH only from ssh_cidr, 9618 from its remote_cidr, members from each other
+        (sg,) = admin.network.security_groups(name=f"infn-cloud-{dep}-htc-master-server")
+        rules = sorted(
+            (r.protocol, r.port_range_min, r.remote_ip_prefix)
+            for r in admin.network.security_group_rules(security_group_id=sg.id, direction="ingress")
+        )
+        assert rules == [("tcp", 22, "10.0.0.0/8"), ("tcp", 9618, "0.0.0.0/0")]
+        # describe (what a new process sees) equals what create returned, host keys aside
+        described = _driver().describe(dep)
+        assert [n["id"] for n in described["nodes"]["htc_master_server"]] == [master["id"]]
+        assert described["floating_ips"] == res["floating_ips"]
+    finally:
+        deleted = driver.delete(dep)
+    assert sorted(d.split("/")[0] for d in deleted) == [
+        "floating_ip",
+        "keypair",
+        "security_group",
+        "security_group",
+        "security_group",
+        "server",
+        "server",
+        "volume",
+    ]
+    assert _empty(admin, dep) == {}
+    assert driver.delete(dep) == []  # idempotent
+
+
+def test_over_quota_is_reported_and_cleaned_up(cloud, admin, plan):
+    """Project B may run one instance: the second server is refused by Nova's quota."""
+    project = admin.identity.find_project("infn-dev-b")
+    admin.set_compute_quotas(project.id, instances=1)
+    dep = _dep()
+    driver = _driver("infn-dev-b")
+    try:
+        with pytest.raises(OperationFailed) as err:
+            driver.create(dep, plan, _placement(plan))
+    finally:
+        admin.set_compute_quotas(project.id, instances=20)
+        driver.delete(dep)
+    assert "quota exceeded" in err.value.message and "nstances" in err.value.message
+    assert any(d.startswith("cleaned up: ") and "server/" in d for d in err.value.details)
+    assert _empty(admin, dep) == {}
+
+
+def test_server_in_error_is_reported_and_cleaned_up(cloud, admin, plan, hooks):
+    """The fake virt driver refuses to spawn the worker: Nova puts it in ERROR."""
+    dep = _dep()
+    (hooks / "fail-spawn").write_text(f"{dep}-htc-wn-server\n")
+    driver = _driver()
+    with pytest.raises(OperationFailed) as err:
+        driver.create(dep, plan, _placement(plan))
+    assert f"server {dep}-htc-wn-server-0 went to ERROR" in err.value.message
+    assert _empty(admin, dep) == {}
+
+
+def test_kill_9_mid_provision_then_delete(cloud, admin, plan, hooks, tmp_path):
+    """The client dies (SIGKILL) while servers are building: delete from a new process finds all."""
+    dep = _dep()
+    (hooks / "spawn-delay").write_text("15")
+    script = tmp_path / "create.py"
+    script.write_text(
+        "import json, sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from test_openstack_driver import _driver, _placement\n"
+        f"plan = json.loads({json.dumps(json.dumps(plan))})\n"
+        f"_driver().create({dep!r}, plan, _placement(plan))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "tests"))
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while len(inventory_of(admin, dep)["servers"]) < 2:
+            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+            assert time.monotonic() < deadline, "the client made no server in 120 s"
+            time.sleep(0.5)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+        left = inventory_of(admin, dep)
+        assert len(left["servers"]) == 2 and left["volumes"] == [] and left["floating_ips"] == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        (hooks / "spawn-delay").unlink(missing_ok=True)
+    deleted = _driver().delete(dep)
+    assert sum(d.startswith("server/") for d in deleted) == 2
+    assert _empty(admin, dep) == {}
+
+
+def test_a_project_cannot_see_or_delete_another_projects_deployment(cloud, admin, plan):
+    """Per-group credentials: B's clouds.yaml entry neither finds nor deletes A's servers."""
+    dep = _dep()
+    plan["compute"] = {"htc_wn_server": plan["compute"]["htc_wn_server"]}
+    a = _driver("infn-dev-a")
+    try:
+        a.create(dep, plan, _placement(plan))
+        b = _driver("infn-dev-b")
+        assert b.describe(dep)["nodes"] == {}
+        assert b.delete(dep) == []
+        assert len(inventory_of(admin, dep)["servers"]) == 1
+    finally:
+        a.delete(dep)
+    assert _empty(admin, dep) == {}
