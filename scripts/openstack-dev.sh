@@ -52,12 +52,22 @@ install() {
   echo "${PACKAGES[*]} $hooks" >"$STAMP"
 }
 
+# One `up`/`down` at a time: a second `up` (e.g. CI's stage after a background `up`) waits for
+# the first and then finds the cloud running.
+lock() {
+  mkdir -p "$ROOT/.cache"
+  exec 9>"$ROOT/.cache/openstack-dev.lock"
+  flock 9
+}
+
 case ${1:-} in
   up)
+    lock
     install
     exec "$VENV/bin/python" -W ignore "$ROOT/scripts/openstack-dev/devcloud.py" up
     ;;
   status | down)
+    [[ $1 == down ]] && lock
     if [[ ! -x $VENV/bin/python ]]; then
       echo "openstack-dev: not installed ($VENV)"
       [[ $1 == down ]] && exit 0 || exit 1

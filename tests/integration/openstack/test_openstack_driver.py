@@ -153,7 +153,7 @@ def hooks(cloud):
         (path / name).unlink(missing_ok=True)
 
 
-def test_create_labels_attaches_and_delete_leaves_nothing(cloud, admin, plan):
+def test_create_labels_attaches_and_delete_leaves_nothing(cloud, admin, plan, tmp_path):
     dep = _dep()
     driver = _driver()
     assert _empty(admin, dep) == {}
@@ -209,6 +209,7 @@ def test_create_labels_attaches_and_delete_leaves_nothing(cloud, admin, plan):
         described = _driver().describe(dep)
         assert [n["id"] for n in described["nodes"]["htc_master_server"]] == [master["id"]]
         assert described["floating_ips"] == res["floating_ips"]
+        _check_inventories(tmp_path, dep, plan, res)
     finally:
         deleted = driver.delete(dep)
     assert sorted(d.split("/")[0] for d in deleted) == [
@@ -223,6 +224,44 @@ def test_create_labels_attaches_and_delete_leaves_nothing(cloud, admin, plan):
     ]
     assert _empty(admin, dep) == {}
     assert driver.delete(dep) == []  # idempotent
+
+
+def _ansible_inventory(path: Path) -> dict:
+    proc = subprocess.run(
+        ["ansible-inventory", "-i", str(path), "--list"],
+        cwd=ROOT,
+        env={**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_INVENTORY_UNPARSED_FAILED": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout)
+
+
+def _unsafe(value):
+    return value.get("__ansible_unsafe", value) if isinstance(value, dict) else value
+
+
+def _check_inventories(tmp_path: Path, dep: str, plan: dict, res: dict) -> None:
+    """The plugin's OpenStack mode lists the deployment from Nova, with the keys pinned at creation."""
+    doc = tmp_path / f"{dep}.json"
+    doc.write_text(json.dumps({"id": dep, "site": "RECAS-BARI", "plan": plan, "resources": res}))
+    inv = tmp_path / "os.infn_cloud.yml"
+    inv.write_text(
+        f"plugin: infn.cloud.deployment\nclouds: [infn-dev-a]\ndeployment_id: {dep}\n"
+        f"ssh_user: debian\ndeployment_file: {doc}\n"
+    )
+    listing = _ansible_inventory(inv)
+    master = res["nodes"]["htc_master_server"][0]
+    worker = res["nodes"]["htc_wn_server"][0]
+    assert listing["htc_master_server"]["hosts"] == [master["name"]]
+    assert listing["htc_wn_server"]["hosts"] == [worker["name"]]
+    hv = {k: _unsafe(v) for k, v in listing["_meta"]["hostvars"][master["name"]].items()}
+    assert hv["ansible_host"] == master["public_ip"] and hv["IM_NODE_CLOUD_TYPE"] == "OpenStack"
+    assert hv["IM_NODE_PRIVATE_IP"] == master["private_ip"]
+    assert hv["ansible_ssh_common_args"] == f'-o "KnownHostsCommand=/bin/echo %H {master["host_key"]}"'
 
 
 def test_over_quota_is_reported_and_cleaned_up(cloud, admin, plan):
