@@ -27,9 +27,9 @@ delete:  servers by tag and by name prefix ``<id>-`` confirmed by metadata, floa
          works after the caller crashed or a tag call failed; 404s are fine (idempotent).
 
 Transient errors (HTTP 500/502/503/504, connection reset/refused) are retried with
-exponential backoff; waits have deadlines. No live OpenStack is reachable from this project's
-machines: tests replay API exchanges written by hand from the API reference
-(tests/fixtures/openstack, docs/federation.md).
+exponential backoff; waits have deadlines. Tested end to end against a real OpenStack
+(scripts/openstack-dev.sh, tests/integration/openstack) and, fast, against API exchanges
+written by hand (tests/fixtures/openstack); docs/federation.md says what each proves.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Replay OpenStack API exchanges on 127.0.0.1 (no live OpenStack can run here).
+"""Replay OpenStack API exchanges on 127.0.0.1 (fast; the real cloud: tests/integration/openstack).
 
 The exchanges in tests/fixtures/openstack/ are written by hand from the OpenStack API reference,
 not recorded from a live cloud (see the README there). A scenario file holds ``exchanges``: each
