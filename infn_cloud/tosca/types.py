@@ -200,7 +200,7 @@ class TypeRegistry:
             if isinstance(typedef.get("type"), str) and typedef.get("type") in PRIMITIVES:
                 return typedef.get("type")
             parent = typedef.get("derived_from")
-            if parent in PRIMITIVES:
+            if isinstance(parent, str) and parent in PRIMITIVES:
                 return parent
         return None
 

@@ -154,7 +154,15 @@ def _check_type_definition(analysis: Analysis, sink: Collector, section, name, t
     body = typedef.body if isinstance(typedef.body, dict) else {}
     parent = body.get("derived_from")
     kind = section[:-6].replace("_", " ")
-    if parent is not None and registry.resolve_name(section, parent) is None:
+    if parent is not None and not isinstance(parent, str):
+        sink.error(
+            typedef.file,
+            position(body, "derived_from"),
+            f"{kind} type '{name}'",
+            "derived_from must be a type name (a string)",
+            rule="derived_from",
+        )
+    elif parent is not None and registry.resolve_name(section, parent) is None:
         if not (section == "data_types" and parent in PRIMITIVES):
             sink.error(
                 typedef.file,

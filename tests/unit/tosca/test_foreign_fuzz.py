@@ -64,7 +64,13 @@ def workdir(tmp_path_factory):
     return folder
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=200,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(data=st.data())
 def test_mutated_templates_never_raise_anything_but_a_validation_error(workdir, data):
     source = data.draw(st.sampled_from(SOURCES))
