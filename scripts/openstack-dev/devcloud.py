@@ -790,6 +790,10 @@ def down(quiet: bool = False) -> None:
             os.killpg(pid, signal.SIGKILL)
         except OSError:
             pass
+    # RabbitMQ started Erlang's port mapper: `epmd -kill` stops it only while no node uses it
+    epmd = shutil.which("epmd") or "/usr/lib/erlang/bin/epmd"
+    if os.path.exists(epmd):
+        subprocess.run([epmd, "-kill"], capture_output=True, timeout=30, check=False)
     shutil.rmtree(STATE, ignore_errors=True)
     if not quiet:
         log(f"stopped, {STATE} removed")
