@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -74,9 +75,12 @@ def test_fallback_and_two_deploys_at_once(cli):
         assert _exec(node["name"], "/usr/sbin/sshd -T | grep -i '^maxauthtries'") == "maxauthtries 4"
     # `show` (human form) lists both attempts and the cause of the first.
     shown = cli.run("show", results[0]["id"]).stdout
-    assert "create at LOCAL-BACKBONE: failed in phase provision" in shown
-    assert "cause: site LOCAL-BACKBONE: refusing to create resources" in shown
-    assert "create at LOCAL-FEDERATED: ok" in shown
+    rows = [line.split()[:5] for line in shown.splitlines() if re.match(r"\s+[12]\s+create\s", line)]
+    assert rows == [
+        ["1", "create", "LOCAL-BACKBONE", "failed", "provision"],
+        ["2", "create", "LOCAL-FEDERATED", "ok", "outputs"],
+    ], shown
+    assert "1. cause: site LOCAL-BACKBONE: refusing to create resources" in shown
     for dep in ids:
         assert cli.run("delete", dep, "--quiet").returncode == 0
         assert leftovers(dep) == {"containers": [], "volumes": []}
