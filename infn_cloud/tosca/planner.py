@@ -233,7 +233,10 @@ def plan_from_analysis(analysis: Analysis) -> dict:
         outputs=_outputs(template, resolver),
         warnings=warnings,
     )
-    plan.secrets_to_generate = [n for n in plan.secret_inputs if plan.inputs.get(n) in (None, "")]
+    generated = {e["name"] for e in analysis.declared_inputs if e.get("generate", True)}
+    plan.secrets_to_generate = [
+        n for n in plan.secret_inputs if n in generated and plan.inputs.get(n) in (None, "")
+    ]
     plan.demand = plan.compute_demand()
     result = plan.to_dict()
     result["secret_values"] = secret_values.discover(result, analysis)  # names and places, no values

@@ -393,6 +393,11 @@ def _check_inputs(analysis: Analysis, provided: dict, require_inputs: bool) -> N
             "required": is_required(definition),
             "constraints": definition.get("constraints") or [],
             "secret": is_secret_input(name, definition, metadata),
+            # `metadata: {generate: false}`: a secret the user must bring (e.g. an OIDC client
+            # secret registered at a provider); left empty, it is not generated.
+            "generate": (definition.get("metadata") or {}).get("generate") is not False
+            if isinstance(definition.get("metadata"), dict)
+            else True,
         }
         analysis.declared_inputs.append(entry)
         checker_kwargs = {

@@ -248,6 +248,9 @@ def test_catalogue_types_mark_their_secret_properties():
         "s3_secret_key",
         "admin_password",
         "oidc_client_secret",
+        "dummy_password",
+        "local_s3_hash_path_prefix",
+        "local_s3_hash_path_suffix",
     }
 
     plan = make_plan("htcondor_cluster", {"cluster_secret": "c" * 24})

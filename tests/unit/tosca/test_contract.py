@@ -350,6 +350,22 @@ def test_jupyterhub_oidc_needs_the_client_id(tmp_path):
     )
 
 
+def test_jupyterhub_oidc_client_secret_is_refused_not_generated(tmp_path):
+    """A generated client secret would deploy a hub whose every login fails at the provider."""
+    inputs = tmp_path / "inputs.yaml"
+    inputs.write_text(yaml.safe_dump({**OTHER_MODE_INPUTS["jupyterhub"], "oauth_client_secret": ""}))
+    assert_refused(
+        plan_cli("jupyterhub", "-i", inputs),
+        "role option 'jupyterhub_oauth_client_secret' "
+        "(from property 'oauth_client_secret', input 'oauth_client_secret')",
+        "jupyterhub_authenticator is oidc but all of the following are missing",
+    )
+    # The other secrets of the template are still generated when left empty.
+    plan = make_plan("jupyterhub", {})
+    assert "hub_password" in plan["secrets_to_generate"]
+    assert "oauth_client_secret" not in plan["secrets_to_generate"]
+
+
 @pytest.mark.parametrize("client_id", ["jupyterhub-client", ""])
 def test_jupyterhub_dummy_refuses_an_oauth_client_when_the_role_starts(tmp_path, client_id):
     """OIDC settings with the template's default authenticator would silently give a shared password."""
