@@ -39,6 +39,10 @@ def add_input_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="set one input; VALUE is read as a YAML scalar (e.g. 4, true, '2 GB')",
     )
+    add_import_map_argument(parser)
+
+
+def add_import_map_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--import-map",
         action="append",

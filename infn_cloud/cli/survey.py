@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 
+from infn_cloud.cli.options import add_import_map_argument
 from infn_cloud.errors import EXIT_OK
 from infn_cloud.tosca.survey import survey_spec
 
@@ -43,13 +44,7 @@ def register(subparsers) -> None:
     parser.add_argument(
         "template", metavar="TEMPLATE", help="template file or catalogue name (see `templates`)"
     )
-    parser.add_argument(
-        "--import-map",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="import map resolving URL imports to local files (also INFN_CLOUD_IMPORT_MAP)",
-    )
+    add_import_map_argument(parser)
     parser.add_argument("-o", "--output", metavar="FILE", help="write the spec to FILE instead of stdout")
     parser.add_argument("--quiet", action="store_true", help="no warnings on stderr")
     parser.add_argument(

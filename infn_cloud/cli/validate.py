@@ -17,7 +17,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from infn_cloud.cli import emit
-from infn_cloud.cli.options import import_maps, load_inputs
+from infn_cloud.cli.options import add_input_arguments, import_maps, load_inputs
 from infn_cloud.errors import EXIT_INVALID, EXIT_NOT_FOUND, EXIT_OK, NotFoundError, UsageError
 from infn_cloud.tosca import validate
 
@@ -231,24 +231,7 @@ def register(subparsers) -> None:
         nargs="+",
         help="template file, catalogue name (see `templates`) or folder (its templates, recursively)",
     )
-    parser.add_argument(
-        "-i", "--inputs", action="append", default=[], metavar="FILE", help="YAML/JSON map of input values"
-    )
-    parser.add_argument(
-        "--set",
-        dest="set_values",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="set one input; VALUE is read as a YAML scalar (e.g. 4, true, '2 GB')",
-    )
-    parser.add_argument(
-        "--import-map",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="import map resolving URL imports to local files (also INFN_CLOUD_IMPORT_MAP)",
-    )
+    add_input_arguments(parser)
     parser.add_argument(
         "--json", action="store_true", help="print JSON (several templates: {valid, templates})"
     )
