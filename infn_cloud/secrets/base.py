@@ -22,6 +22,9 @@ _NAME = re.compile(SECRET_NAME_PATTERN)
 # The one secret marker: where a secret value was, infn-cloud writes <secret:NAME> (plans,
 # deployment documents, stored inputs, logs, human output). infn_cloud.deploy.redaction
 # writes and reads it; NAME is a secret name of the store.
+# plugins/module_utils/_deployment.py's SECRET_MARKER is the same string (the deployment_hosts
+# filter reads it there; a unit test holds them equal): the CLI must not load the collection
+# just to import this module.
 MARKER = "<secret:{}>"
 MARKER_RE = re.compile(rf"<secret:({SECRET_NAME_PATTERN})>")
 

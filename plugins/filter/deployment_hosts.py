@@ -65,8 +65,7 @@ import json
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.infn.cloud.plugins.inventory.deployment import hosts_from_document, make_unsafe
-
-MARKER = "<secret:%s>"
+from ansible_collections.infn.cloud.plugins.module_utils._deployment import SECRET_MARKER
 
 
 def _has_marker(value):
@@ -76,7 +75,7 @@ def _has_marker(value):
 def _unredact(value, secrets):
     if isinstance(value, str):
         for name, secret in secrets.items():
-            value = value.replace(MARKER % name, str(secret))
+            value = value.replace(SECRET_MARKER.format(name), str(secret))
         return value
     if isinstance(value, list):
         return [_unredact(item, secrets) for item in value]

@@ -29,6 +29,11 @@ except ImportError:
     HAS_CRYPTOGRAPHY = False
     CRYPTOGRAPHY_IMPORT_ERROR = traceback.format_exc()
 
+# The one secret marker: where a secret value was, plans, deployment documents, stored inputs,
+# logs and human output carry <secret:NAME> (the CLI's redactor writes it; the
+# infn.cloud.deployment_hosts filter puts the secrets back for add_host).
+SECRET_MARKER = "<secret:{}>"  # noqa: S105 (a format, not a password)
+
 DEPLOYMENT_ID_PATTERN = r"[a-z0-9][a-z0-9-]{0,39}"  # the whole value
 DEPLOYMENT_ID_RULE = "1-40 characters: lower-case letters, digits and '-', starting with a letter or digit"
 _DEPLOYMENT_ID = re.compile(DEPLOYMENT_ID_PATTERN)

@@ -119,3 +119,11 @@ def test_one_keypair_generator_gives_keys_ssh_keygen_accepts(tmp_path):
     assert public == f"{derived.stdout.strip()} infn-cloud:dep-1"
     assert len(base64.b64decode(public.split()[1])) == 51  # ssh-ed25519 wire format: 19 + 32 bytes
     assert generate_ssh_keypair("x")[0] != private  # a new key each time
+
+
+def test_the_cli_and_the_collection_write_the_same_secret_marker():
+    """The deployment_hosts filter puts secrets back where the CLI's redactor wrote markers."""
+    from infn_cloud import module_utils
+    from infn_cloud.secrets.base import marker
+
+    assert marker("db_password") == module_utils.load("_deployment").SECRET_MARKER.format("db_password")
