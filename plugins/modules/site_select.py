@@ -22,7 +22,7 @@ description:
   - "Runs on the controller (C(delegate_to: localhost)) and needs the infn-cloud Python package."
   - Only reads files; it never changes anything, so check mode behaves like a normal run.
 requirements:
-  - infn-cloud (the collection's Python package: C(pip install infn-cloud), C(pip install -e .) in a checkout)
+  - infn-cloud, the collection's Python package (C(pip install infn-cloud); C(pip install -e .) in a checkout)
 attributes:
   check_mode:
     description: Read-only; runs the same in check mode.
