@@ -19,11 +19,20 @@ __metaclass__ = type
 
 import json
 import os
-import re
 import tempfile
 
+from ansible.module_utils.basic import missing_required_lib
+from ansible_collections.infn.cloud.plugins.module_utils._deployment import deployment_id_problem
+from ansible_collections.infn.cloud.plugins.module_utils._vault import (
+    HAS_HVAC,
+    HVAC_IMPORT_ERROR,
+    VaultConnection,
+    VaultError,
+    VaultOptionError,
+    VaultOptions,
+)
+
 ENV_ADDR = "INFN_CLOUD_VAULT_ADDR"
-ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 
 
 class RecordError(Exception):
@@ -31,11 +40,10 @@ class RecordError(Exception):
 
 
 def check_id(deployment_id):
-    if not isinstance(deployment_id, str) or not ID_RE.match(deployment_id):
-        raise RecordError(
-            "deployment_id %r: expected 1-40 lower-case letters, digits and '-', starting with a "
-            "letter or digit" % (deployment_id,)
-        )
+    """The collection's one deployment id rule (module_utils/_deployment.py), as a RecordError."""
+    problem = deployment_id_problem(deployment_id)
+    if problem:
+        raise RecordError(problem)
     return deployment_id
 
 
@@ -139,3 +147,24 @@ class VaultStore(object):
 
 def vault_prefix(params):
     return params.get("vault_path") or "users/%s/deployments" % params.get("user")
+
+
+def run_with_store(module, action):
+    """Exit ``module`` with ``action(store, kind)``: the store its options choose, opened here.
+
+    One place for choosing the store, the hvac check, the Vault connection's lifetime and the
+    errors a user gets, for the modules that read and write records.
+    """
+    try:
+        check_id(module.params["deployment_id"])
+        kind = choose_store(module.params)
+        if kind == "directory":
+            result = action(DirectoryStore(module.params["state_dir"]), kind)
+        else:
+            if not HAS_HVAC:
+                module.fail_json(msg=missing_required_lib("hvac"), exception=HVAC_IMPORT_ERROR)
+            with VaultConnection(VaultOptions.from_getter(module.params.get)) as conn:
+                result = action(VaultStore(conn, vault_prefix(module.params)), kind)
+    except (RecordError, VaultOptionError, VaultError) as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(**result)

@@ -106,25 +106,9 @@ location:
 
 import datetime
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.infn.cloud.plugins.module_utils._record import (
-    DirectoryStore,
-    RecordError,
-    VaultStore,
-    check_id,
-    choose_store,
-    record_argument_spec,
-    vault_prefix,
-)
-from ansible_collections.infn.cloud.plugins.module_utils._vault import (
-    HAS_HVAC,
-    HVAC_IMPORT_ERROR,
-    VaultConnection,
-    VaultError,
-    VaultOptionError,
-    VaultOptions,
-    vault_argument_spec,
-)
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.infn.cloud.plugins.module_utils._record import record_argument_spec, run_with_store
+from ansible_collections.infn.cloud.plugins.module_utils._vault import vault_argument_spec
 
 
 def change(module, store):
@@ -150,8 +134,7 @@ def change(module, store):
             if item not in current:
                 current.append(item)
         after[key] = current
-    compare = dict(after)
-    if compare != (before or {}):
+    if after != (before or {}):
         now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         after.setdefault("created_at", now)
         after["updated_at"] = now
@@ -174,21 +157,7 @@ def main():
         append=dict(type="dict", default={}),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    try:
-        check_id(module.params["deployment_id"])
-        kind = choose_store(module.params)
-        if kind == "directory":
-            result = change(module, DirectoryStore(module.params["state_dir"]))
-            result["store"] = kind
-        else:
-            if not HAS_HVAC:
-                module.fail_json(msg=missing_required_lib("hvac"), exception=HVAC_IMPORT_ERROR)
-            with VaultConnection(VaultOptions.from_getter(module.params.get)) as conn:
-                result = change(module, VaultStore(conn, vault_prefix(module.params)))
-            result["store"] = kind
-    except (RecordError, VaultOptionError, VaultError) as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(**result)
+    run_with_store(module, lambda store, kind: dict(change(module, store), store=kind))
 
 
 if __name__ == "__main__":

@@ -81,25 +81,9 @@ location:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.infn.cloud.plugins.module_utils._record import (
-    DirectoryStore,
-    RecordError,
-    VaultStore,
-    check_id,
-    choose_store,
-    record_argument_spec,
-    vault_prefix,
-)
-from ansible_collections.infn.cloud.plugins.module_utils._vault import (
-    HAS_HVAC,
-    HVAC_IMPORT_ERROR,
-    VaultConnection,
-    VaultError,
-    VaultOptionError,
-    VaultOptions,
-    vault_argument_spec,
-)
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.infn.cloud.plugins.module_utils._record import record_argument_spec, run_with_store
+from ansible_collections.infn.cloud.plugins.module_utils._vault import vault_argument_spec
 
 
 def read(store, deployment_id, kind):
@@ -118,19 +102,7 @@ def main():
     argument_spec.update(record_argument_spec())
     argument_spec.update(deployment_id=dict(type="str", required=True))
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    try:
-        deployment_id = check_id(module.params["deployment_id"])
-        kind = choose_store(module.params)
-        if kind == "directory":
-            result = read(DirectoryStore(module.params["state_dir"]), deployment_id, kind)
-        else:
-            if not HAS_HVAC:
-                module.fail_json(msg=missing_required_lib("hvac"), exception=HVAC_IMPORT_ERROR)
-            with VaultConnection(VaultOptions.from_getter(module.params.get)) as conn:
-                result = read(VaultStore(conn, vault_prefix(module.params)), deployment_id, kind)
-    except (RecordError, VaultOptionError, VaultError) as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(**result)
+    run_with_store(module, lambda store, kind: read(store, module.params["deployment_id"], kind))
 
 
 if __name__ == "__main__":
