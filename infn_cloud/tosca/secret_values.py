@@ -265,7 +265,7 @@ class _Finder:
 
 
 def discover(plan: dict, analysis=None) -> list[dict]:
-    """The secret values of a plan (built by planner.build_plan): ``[{"name", "paths"}]``.
+    """The secret values of a plan (built by planner.plan_from_analysis): ``[{"name", "paths"}]``.
 
     ``analysis`` (validate.Analysis) gives the type definitions: properties marked
     ``metadata: {secret: true}`` and data-type properties inside lists and maps. Without it
