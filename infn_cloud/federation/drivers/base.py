@@ -4,7 +4,16 @@ A driver provisions the compute nodes of one plan on one site:
 
 - ``create(deployment_id, plan, placement, progress=None) -> resources`` creates every
   resource, each labelled/tagged with the deployment id; on failure it removes what it made
-  (the same way ``delete`` does) and raises OperationFailed.
+  (the same way ``delete`` does) and raises OperationFailed. It is idempotent: instances that
+  exist are kept (never recreated, never restarted if running) and each compute node gets
+  ``count - existing`` new instances with fresh indices (the highest existing index + 1, ...),
+  so after removing index 1 of [0, 1, 2] a create with count 2 adds nothing. Instances beyond
+  ``count`` are not removed by create (``infn-cloud update`` grows a deployment this way).
+- ``remove_instances(deployment_id, instances, progress=None) -> [removed resource names]``
+  removes exactly these instances (names as in ``resources["nodes"][node][i]["name"]``) with
+  what belongs to them alone (their volumes, ports, floating IPs, engine disk), never what
+  the deployment shares (network, security groups, keypair); idempotent (already gone is
+  fine). ``infn-cloud update`` scales in with it.
 - ``wait(deployment_id, resources, timeout=...) -> resources`` waits until nodes are usable.
 - ``describe(deployment_id) -> resources`` rebuilds the resources from the site alone.
 - ``delete(deployment_id) -> [deleted resource names]`` finds everything by the deployment
@@ -100,3 +109,12 @@ class Driver(ABC):
 
     @abstractmethod
     def delete(self, deployment_id: str, progress: Progress = None) -> list[str]: ...
+
+    def remove_instances(
+        self, deployment_id: str, instances: list[str], progress: Progress = None
+    ) -> list[str]:
+        """Remove these instances and what belongs to them alone (see the module docstring)."""
+        raise OperationFailed(
+            f"site {self.site.name}: the {self.name} driver cannot remove single instances",
+            details=["scale in is not available on this site; delete and deploy again to shrink"],
+        )

@@ -187,7 +187,12 @@ class LocalDriver(Driver):
             raise OperationFailed(f"site {self.site.name}: not enough capacity", details=over)
 
     # ---------------------------------------------------------------- plan -> instances
-    def _instances(self, deployment_id: str, plan: dict, placement: dict) -> list[dict]:
+    def _instances(
+        self, deployment_id: str, plan: dict, placement: dict, existing: dict[str, list[int]] | None = None
+    ) -> list[dict]:
+        """The instances of the plan: those that exist (``existing``: node -> indices) are kept,
+        ``count - existing`` fresh indices are added after the highest one (never reused)."""
+        existing = existing or {}
         instances = []
         flavors = placement.get("flavors") or {}
         images = placement.get("images") or {}
@@ -202,7 +207,10 @@ class LocalDriver(Driver):
                 image = found.image if found else None
             if image is None:
                 raise OperationFailed(f"site {self.site.name}: no image for node {node}")
-            for index in range(int(spec.get("count", 1) or 0)):
+            kept = sorted(existing.get(node) or [])
+            missing = max(int(spec.get("count", 1) or 0) - len(kept), 0)
+            start = max(kept, default=-1) + 1
+            for index in [*kept, *range(start, start + missing)]:
                 name = f"{deployment_id}-{node_slug(node)}-{index}"
                 volumes = []
                 for vol in spec.get("volumes") or []:
@@ -263,7 +271,11 @@ class LocalDriver(Driver):
         check_deployment_id(deployment_id)
         self._check_test_hook()
         placement = placement_dict(placement)
-        instances = self._instances(deployment_id, plan, placement)
+        existing: dict[str, list[int]] = {}
+        for c in self._containers(f"{LABEL_DEPLOYMENT}={deployment_id}"):
+            labels = c.get("Labels") or {}
+            existing.setdefault(labels.get(LABEL_NODE, ""), []).append(int(labels.get(LABEL_INDEX, 0)))
+        instances = self._instances(deployment_id, plan, placement, existing)
         self._check_capacity(deployment_id, self._demand(instances))
         for image in sorted({i["image"] for i in instances}):
             if self._run("image", "exists", image, check=False).returncode != 0:
@@ -488,3 +500,36 @@ class LocalDriver(Driver):
                     self._run("network", "rm", self.network)
                     deleted.append(f"network/{self.network}")
         return deleted
+
+    # ---------------------------------------------------------------- scale in (infn-cloud update)
+    def remove_instances(
+        self, deployment_id: str, instances: list[str], progress: Progress = None
+    ) -> list[str]:
+        """Remove these containers and their own volumes (block storage, engine disk); the
+        site network stays. Names not of this deployment are refused; gone ones are fine."""
+        check_deployment_id(deployment_id)
+        foreign = [n for n in instances if not n.startswith(f"{deployment_id}-")]
+        if foreign:
+            raise OperationFailed(
+                f"site {self.site.name}: not instances of deployment {deployment_id}: {', '.join(foreign)}"
+            )
+        removed: list[str] = []
+        containers = {c["Names"][0] for c in self._containers(f"{LABEL_DEPLOYMENT}={deployment_id}")}
+        volumes = self._volumes(f"{LABEL_DEPLOYMENT}={deployment_id}")
+        for name in instances:
+            if name in containers:
+                self._progress(progress, f"removing container {name}")
+                self._run("rm", "--force", "--time", "0", name)
+                removed.append(f"container/{name}")
+            # its volumes (block storage, engine disk) carry its node and index labels
+            own = sorted(v["Name"] for v in volumes if self._owner_of(deployment_id, v) == name)
+            if own:
+                self._progress(progress, f"removing volumes {', '.join(own)}")
+                self._run("volume", "rm", "--force", *own)
+                removed += [f"volume/{v}" for v in own]
+        return removed
+
+    @staticmethod
+    def _owner_of(deployment_id: str, volume: dict) -> str:
+        labels = volume.get("Labels") or {}
+        return f"{deployment_id}-{node_slug(labels.get(LABEL_NODE, ''))}-{labels.get(LABEL_INDEX, '')}"
