@@ -34,6 +34,8 @@ class ConfigureRun:
     ssh_private_key: Any = None  # a callable giving the key, asked only for SSH connections
     job_timeout: int = 3600
     idle_timeout: int = 900
+    playbook: str = "playbooks/configure.yml"  # update runs playbooks/scale_in.yml this way too
+    extravars: dict | None = None  # non-secret extra vars (scale_in.yml: the hosts to remove)
 
     @property
     def connection(self) -> str:
@@ -66,7 +68,7 @@ def configure(run: ConfigureRun, view, cancel: threading.Event):
     inventory = write_inventory(run.directory, run.document)
     connection = run.connection
     ssh_key = run.ssh_private_key() if connection == "ssh" and run.ssh_private_key else None
-    ident = f"configure-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    ident = f"{Path(run.playbook).stem}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
     view.message(f"   artifacts: {run.directory / 'artifacts' / ident}")
     box: dict[str, Any] = {}
     boundaries: list[str] = []
@@ -77,8 +79,9 @@ def configure(run: ConfigureRun, view, cancel: threading.Event):
 
     def work() -> None:
         box["result"] = run_playbook(
-            "playbooks/configure.yml",
+            run.playbook,
             inventory=inventory,
+            extravars=run.extravars or None,
             artifact_dir=run.directory / "artifacts",
             ident=ident,
             secret_extravars=run.secret_extravars or None,
