@@ -99,10 +99,15 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE deployments ADD COLUMN boundaries TEXT NOT NULL DEFAULT '[]';
     """,
+    # 4: the update in progress (its target inputs and plan with secret markers, the instances
+    #    to remove, those it added): `retry` resumes an interrupted or failed update from it
+    """
+    ALTER TABLE deployments ADD COLUMN pending_update TEXT;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
-_JSON_COLUMNS = {"inputs", "plan", "resources", "outputs", "secret_vars", "boundaries"}
+_JSON_COLUMNS = {"inputs", "plan", "resources", "outputs", "secret_vars", "boundaries", "pending_update"}
 _ATTEMPT_JSON = {"details", "cleanup", "timings"}
 _UPDATABLE = {
     "status",
@@ -117,6 +122,8 @@ _UPDATABLE = {
     "owner_host",
     "max_sites",
     "boundaries",
+    "inputs",  # infn-cloud update records the new inputs (secret values as markers)
+    "pending_update",
 }
 
 
