@@ -164,10 +164,25 @@ class SiteCandidate:
     reasons: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     score_parts: dict[str, float] = field(default_factory=dict)
+    # Compute node -> site, for a candidate spanning backbone sites; empty: every node on ``site``.
+    node_sites: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def for_site(cls, site: str) -> SiteCandidate:
         return cls(site=site)
+
+    @property
+    def sites(self) -> list[str]:
+        """The sites this candidate uses: ``site`` first, then the others of ``node_sites``, once each."""
+        sites = [self.site]
+        for name in self.node_sites.values():
+            if name and name not in sites:
+                sites.append(name)
+        return sites
+
+    def site_of(self, node: str) -> str:
+        """The site a compute node goes to."""
+        return self.node_sites.get(node) or self.site
 
     def to_dict(self) -> dict:
         return {
@@ -184,6 +199,7 @@ class SiteCandidate:
             "demand": dict(self.demand),
             "reasons": list(self.reasons),
             "warnings": list(self.warnings),
+            **({"node_sites": dict(self.node_sites)} if self.node_sites else {}),
         }
 
     @classmethod
@@ -257,11 +273,15 @@ class Deployment:
 
     @property
     def sites_touched(self) -> list[str]:
-        """The record's site and every site an attempt went to, in order, once each."""
+        """The record's site(s) and every site an attempt went to, in order, once each.
+
+        An attempt across backbone sites records its sites joined with ","."""
         sites: list[str] = []
-        for name in [self.site, *(a.site for a in self.attempts)]:
-            if name and name not in sites:
-                sites.append(name)
+        for value in [self.site, *(a.site for a in self.attempts)]:
+            for name in (value or "").split(","):
+                name = name.strip()
+                if name and name not in sites:
+                    sites.append(name)
         return sites
 
 
