@@ -24,6 +24,7 @@ from typing import Any
 from infn_cloud.errors import NoSiteError, NotFoundError
 from infn_cloud.federation.history import summarise
 from infn_cloud.federation.registry import QUOTA_KEYS, Flavor, Registry, Site
+from infn_cloud.federation.signals import SiteDown
 from infn_cloud.model import ComputeNode, Plan, SiteCandidate, plan_view
 
 POLICIES = ("auto", "backbone", "federated")
@@ -288,9 +289,12 @@ def select_sites(
     group: str | None = None,
     policy: str = "auto",
     history: list[dict] | None = None,
+    signals: dict | None = None,
 ) -> Selection:
     """Rank the registry's sites for a plan (its JSON, as the module and the CLI pass it, or a
-    typed Plan). Raises NoSiteError (with one line per site) if none fits."""
+    typed Plan). Raises NoSiteError (with one line per site) if none fits. ``signals`` (site ->
+    federation.signals.SiteSignals) replaces the registry's quotas, flavors and images with what
+    the site says now, and rejects sites that are down."""
     plan = plan_view(plan)
     group = group or registry.default_group
     if not group:
@@ -303,10 +307,15 @@ def select_sites(
     candidates: list[SiteCandidate] = []
     rejected: dict[str, str] = {}
     for name in sorted(registry.sites):
+        live = (signals or {}).get(name) if registry.sites[name].enabled else None
         try:
-            candidates.append(_evaluate(registry.sites[name], plan, compute, group, policy, history))
-        except _Reject as exc:
+            site = registry.sites[name] if live is None else live.apply(registry.sites[name])
+            candidates.append(_evaluate(site, plan, compute, group, policy, history))
+        except (_Reject, SiteDown) as exc:
             rejected[name] = str(exc)
+            continue
+        if live is not None:
+            live.annotate(candidates[-1], registry.sites[name])
     sla = {n: s.sla_priority for n, s in registry.sites.items()}
     candidates.sort(key=lambda c: (-c.score, -sla[c.site], c.site))
     if not candidates:
