@@ -1,7 +1,9 @@
 """Site selection for `infn-cloud plan`: which site would be chosen and why, and why not the others.
 
 Kept out of plan.py (the TOSCA engine's command) so that each part has one owner. Nothing is
-created: selection reads the registry and, for local sites, what podman already runs.
+created: selection reads the registry and the sites' live signals (federation/signals.py:
+OpenStack limits, flavors, images and health, cached with a TTL; podman usage on local sites),
+unless --offline.
 """
 
 from __future__ import annotations
@@ -20,6 +22,30 @@ def print_selection(selection: Selection) -> None:
 def add_plan_site_arguments(parser: argparse.ArgumentParser) -> None:
     add_site_arguments(parser)
     parser.add_argument("--no-sites", action="store_true", help="only the TOSCA plan: skip site selection")
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="select on the registry's values only: ask no site for live quotas, flavors, images or health",
+    )
+
+
+def _signals(args: argparse.Namespace, registry) -> dict:
+    """Live site signals (infn_cloud.federation.signals), unless --offline."""
+    if getattr(args, "offline", False):
+        return {}
+    from infn_cloud.federation.signals import gather
+
+    return gather(registry)
+
+
+def _signal_lines(signals: dict) -> list[str]:
+    from infn_cloud.federation.signals import UNKNOWN
+
+    lines = []
+    for name, sig in signals.items():
+        if sig.status == UNKNOWN:
+            lines.append(f"  {name}: registry values (live signals unavailable: {sig.reason})")
+    return lines
 
 
 def _history() -> list[dict]:
@@ -34,27 +60,40 @@ def _history() -> list[dict]:
 
 def plan_with_sites(args: argparse.Namespace, plan: dict, print_plan, emit) -> int:
     from infn_cloud.federation import describe_selection, select_sites
+    from infn_cloud.federation.signals import summary
 
     registry = load_registry_from_args(args)
+    signals = _signals(args, registry)
     try:
-        selection = select_sites(plan, registry, group=args.group, policy=args.site, history=_history())
+        selection = select_sites(
+            plan, registry, group=args.group, policy=args.site, history=_history(), signals=signals
+        )
     except NoSiteError as exc:
         message, details = exc.message, exc.details
-        data = dict(plan, selection={"chosen": None, "error": message, "rejected": details})
+        data = dict(
+            plan,
+            selection={"chosen": None, "error": message, "rejected": details, "signals": summary(signals)},
+        )
 
         def human(d):
             print_plan(plan)
             print(f"No site: {message}")
             for line in details:
                 print(f"  {line}")
+            for line in _signal_lines(signals):
+                print(f"warning: {line.strip()}")
 
         emit(args, data, human)
         return EXIT_NO_SITE
-    data = dict(plan, selection=describe_selection(selection))
+    data = dict(plan, selection=dict(describe_selection(selection), signals=summary(signals)))
 
     def human(d):
         print_plan(plan)
         print_selection(selection)
+        lines = _signal_lines(signals)
+        if lines:
+            print("Sites selected on registry values:")
+            print("\n".join(lines))
 
     emit(args, data, human)
     return 0

@@ -258,7 +258,7 @@ def fetch_openstack(site: Site, timeout: float = DEFAULT_TIMEOUT_S, connection=N
     try:
         conn = driver._connection()
     except InfnCloudError as exc:
-        sig.reason = f"cannot ask the site: {exc.message}"
+        sig.reason = exc.message.removeprefix(f"site {site.name}: ")
         return _done(sig, start)
     session = getattr(conn, "session", None)
     if session is not None and hasattr(session, "timeout"):
