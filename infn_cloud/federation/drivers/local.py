@@ -70,6 +70,8 @@ LABEL_SIZE = "org.infn.cloud.size_gb"
 LABEL_MOUNT = "org.infn.cloud.mount_path"
 LABEL_PURPOSE = "org.infn.cloud.purpose"
 LABEL_NESTED = "org.infn.cloud.nested_containers"
+LABEL_CPUS = "org.infn.cloud.cpus_limit"
+LABEL_BACKBONE = "org.infn.cloud.backbone"
 PODMAN_TIMEOUT = 120
 
 # Roles that run a container engine on their host, with the engine's data directories; a
@@ -104,10 +106,14 @@ def engine_dirs(plan: dict) -> dict[str, list[str]]:
 class LocalDriver(Driver):
     name = "local"
 
-    def __init__(self, site, podman: str = "podman", **options):
+    def __init__(self, site, podman: str = "podman", backbone_network: str | None = None, **options):
         super().__init__(site, **options)
         self.podman = podman
         self.network = site.network or f"infn-cloud-{site.name.lower()}"
+        # A deployment spanning backbone sites (drivers.driver_for): every container joins
+        # this network too, and its address there is its private_ip. `delete` removes it when
+        # no container uses it any more.
+        self.backbone_network = backbone_network
 
     # ---------------------------------------------------------------- podman helpers
     def _run(
@@ -134,12 +140,15 @@ class LocalDriver(Driver):
         return proc
 
     @contextlib.contextmanager
-    def _network_lock(self) -> Iterator[None]:
-        """Serialise network create/attach against network removal across processes."""
-        path = Path(tempfile.gettempdir()) / f"infn-cloud-{self.network}.lock"
+    def _network_lock(self, network: str | None = None, shared: bool = False) -> Iterator[None]:
+        """Serialise network create/attach against network removal across processes. Who
+        needs both takes the site network's lock first, then the backbone's. The backbone's
+        is shared among creators (the sites of one deployment are created in parallel) and
+        exclusive for removal."""
+        path = Path(tempfile.gettempdir()) / f"infn-cloud-{network or self.network}.lock"
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
             yield
         finally:
             os.close(fd)
@@ -148,11 +157,19 @@ class LocalDriver(Driver):
         out = self._run(*args).stdout.strip()
         return json.loads(out) if out else []
 
-    def _containers(self, label: str) -> list[dict]:
-        return self._json("ps", "-a", "--filter", f"label={label}", "--format", "json")
+    def _containers(self, *labels: str) -> list[dict]:
+        """Containers carrying every one of these labels (podman ANDs label filters)."""
+        filters = [arg for label in labels for arg in ("--filter", f"label={label}")]
+        return self._json("ps", "-a", *filters, "--format", "json")
 
-    def _volumes(self, label: str) -> list[dict]:
-        return self._json("volume", "ls", "--filter", f"label={label}", "--format", "json")
+    def _volumes(self, *labels: str) -> list[dict]:
+        filters = [arg for label in labels for arg in ("--filter", f"label={label}")]
+        return self._json("volume", "ls", *filters, "--format", "json")
+
+    def _mine(self, deployment_id: str) -> tuple[str, str]:
+        """Label filters of this deployment's resources on this site (a deployment spanning
+        backbone sites has containers of several sites on this podman)."""
+        return (f"{LABEL_DEPLOYMENT}={deployment_id}", f"{LABEL_SITE}={self.site.name}")
 
     # ---------------------------------------------------------------- capacity
     def _usage_by_others(self, deployment_id: str) -> dict[str, int]:
@@ -272,7 +289,7 @@ class LocalDriver(Driver):
         self._check_test_hook()
         placement = placement_dict(placement)
         existing: dict[str, list[int]] = {}
-        for c in self._containers(f"{LABEL_DEPLOYMENT}={deployment_id}"):
+        for c in self._containers(*self._mine(deployment_id)):
             labels = c.get("Labels") or {}
             existing.setdefault(labels.get(LABEL_NODE, ""), []).append(int(labels.get(LABEL_INDEX, 0)))
         instances = self._instances(deployment_id, plan, placement, existing)
@@ -284,20 +301,67 @@ class LocalDriver(Driver):
                     details=["build the local images with: scripts/test-hosts.sh"],
                 )
         try:
-            with self._network_lock():
+            with self._network_lock(), self._backbone_lock():
                 self._create(deployment_id, instances, progress)
         except Exception as exc:
             self._progress(progress, f"creation failed, removing what was created for {deployment_id}")
-            removed = self.delete(deployment_id)
+            if existing:  # a deployment that grows (infn-cloud update): only what this call made
+                kept = {
+                    f"{deployment_id}-{node_slug(n)}-{i}" for n, indices in existing.items() for i in indices
+                }
+                removed = self.remove_instances(
+                    deployment_id, [i["name"] for i in instances if i["name"] not in kept]
+                )
+            else:
+                removed = self.delete(deployment_id)
             details = [*getattr(exc, "details", []), f"cleaned up: {', '.join(removed) or 'nothing'}"]
             raise OperationFailed(getattr(exc, "message", str(exc)), details=details) from exc
         return self.describe(deployment_id)
 
+    def _backbone_lock(self) -> contextlib.AbstractContextManager:
+        if self.backbone_network:
+            return self._network_lock(self.backbone_network, shared=True)
+        return contextlib.nullcontext()
+
+    def _limits(self, inst: dict, progress: Progress) -> list[str]:
+        """The flavor as cgroup limits: CPU time (CFS quota, clamped to the host's cores) and
+        memory. Inside, `nproc`, `free` and /proc still show the host (no lxcfs): see
+        docs/federation.md "Local sites"."""
+        args: list[str] = []
+        cores = os.cpu_count() or 1
+        cpus = min(inst["vcpus"], cores)
+        if cpus < inst["vcpus"]:
+            self._progress(
+                progress,
+                f"warning: {inst['name']}: flavor {inst['flavor'] or '?'} has {inst['vcpus']} vCPUs, "
+                f"this host {cores}: limited to {cpus}",
+            )
+        if cpus > 0:
+            args += ["--cpus", str(cpus), "--label", f"{LABEL_CPUS}={cpus}"]
+        if inst["ram_mb"] > 0:
+            args += ["--memory", f"{inst['ram_mb']}m"]
+        return args
+
+    def _ensure_network(self, network: str, progress: Progress, label: str) -> None:
+        if self._run("network", "exists", network, check=False).returncode == 0:
+            return
+        self._progress(progress, f"creating network {network}")
+        proc = self._run("network", "create", "--label", label, network, check=False)
+        # another site of the deployment may have created it in between (shared lock)
+        if proc.returncode != 0 and self._run("network", "exists", network, check=False).returncode != 0:
+            raise OperationFailed(
+                f"site {self.site.name}: `podman network create {network}` failed (exit {proc.returncode})",
+                details=(proc.stderr or proc.stdout).strip().splitlines()[-5:],
+            )
+
     def _create(self, deployment_id: str, instances: list[dict], progress: Progress) -> None:
-        if self._run("network", "exists", self.network, check=False).returncode != 0:
-            self._progress(progress, f"creating network {self.network}")
-            self._run("network", "create", "--label", f"{LABEL_SITE}={self.site.name}", self.network)
-        existing = {c["Names"][0] for c in self._containers(f"{LABEL_DEPLOYMENT}={deployment_id}")}
+        self._ensure_network(self.network, progress, f"{LABEL_SITE}={self.site.name}")
+        networks = ["--network", self.network]
+        if self.backbone_network:
+            self._ensure_network(self.backbone_network, progress, f"{LABEL_BACKBONE}=true")
+            networks += ["--network", self.backbone_network]
+            networks += ["--label", f"{LABEL_BACKBONE}={self.backbone_network}"]
+        existing = {c["Names"][0] for c in self._containers(*self._mine(deployment_id))}
         for inst in instances:
             labels = self._labels(deployment_id, inst["node"], inst["index"])
             mounts: list[str] = []
@@ -346,8 +410,8 @@ class LocalDriver(Driver):
                 inst["name"],
                 "--hostname",
                 inst["name"],
-                "--network",
-                self.network,
+                *networks,
+                *self._limits(inst, progress),
                 "--systemd=always",
                 "--restart=unless-stopped",
                 *nested,
@@ -370,7 +434,7 @@ class LocalDriver(Driver):
         timeout: float = 180,
         progress: Progress = None,
     ) -> dict:
-        names = sorted(c["Names"][0] for c in self._containers(f"{LABEL_DEPLOYMENT}={deployment_id}"))
+        names = sorted(c["Names"][0] for c in self._containers(*self._mine(deployment_id)))
         if not names:
             raise OperationFailed(f"site {self.site.name}: deployment {deployment_id} has no containers")
         deadline = time.monotonic() + timeout
@@ -436,7 +500,7 @@ class LocalDriver(Driver):
     def describe(self, deployment_id: str) -> dict:
         check_deployment_id(deployment_id)
         resources = empty_resources(deployment_id, self.site.name, self.name)
-        containers = self._containers(f"{LABEL_DEPLOYMENT}={deployment_id}")
+        containers = self._containers(*self._mine(deployment_id))
         inspected = {}
         if containers:
             names = [c["Names"][0] for c in containers]
@@ -445,7 +509,14 @@ class LocalDriver(Driver):
             name = c["Names"][0]
             labels = c.get("Labels") or {}
             nets = ((inspected.get(name) or {}).get("NetworkSettings") or {}).get("Networks") or {}
-            ip = (nets.get(self.network) or next(iter(nets.values()), {}) or {}).get("IPAddress") or None
+            # On the backbone network when the container is on it (the address nodes of the
+            # other backbone site reach), else on the site network.
+            ip = (
+                nets.get(labels.get(LABEL_BACKBONE) or "")
+                or nets.get(self.network)
+                or next(iter(nets.values()), {})
+                or {}
+            ).get("IPAddress") or None
             node = labels.get(LABEL_NODE, "unknown")
             resources["nodes"].setdefault(node, []).append(
                 {
@@ -462,7 +533,7 @@ class LocalDriver(Driver):
             )
         for node in resources["nodes"].values():
             node.sort(key=lambda n: n["index"])
-        for v in sorted(self._volumes(f"{LABEL_DEPLOYMENT}={deployment_id}"), key=lambda v: v["Name"]):
+        for v in sorted(self._volumes(*self._mine(deployment_id)), key=lambda v: v["Name"]):
             labels = v.get("Labels") or {}
             if labels.get(LABEL_PURPOSE) == "engine":  # the node's own disk, not block storage
                 continue
@@ -477,29 +548,53 @@ class LocalDriver(Driver):
             )
         if containers:
             resources["networks"].append({"id": self.network, "name": self.network})
+            backbones = sorted({(c.get("Labels") or {}).get(LABEL_BACKBONE) for c in containers} - {None, ""})
+            resources["networks"] += [{"id": b, "name": b, "backbone": True} for b in backbones]
         return resources
 
     def delete(self, deployment_id: str, progress: Progress = None) -> list[str]:
         check_deployment_id(deployment_id)
         deleted: list[str] = []
-        names = sorted(c["Names"][0] for c in self._containers(f"{LABEL_DEPLOYMENT}={deployment_id}"))
+        containers = self._containers(*self._mine(deployment_id))
+        names = sorted(c["Names"][0] for c in containers)
+        # the backbone network these containers are on, and this driver's (a crash may have
+        # left it before any container was made)
+        backbones = [(c.get("Labels") or {}).get(LABEL_BACKBONE) for c in containers]
+        backbones = [b for b in [*backbones, self.backbone_network] if b]
         if names:
             self._progress(progress, f"removing containers {', '.join(names)}")
             self._run("rm", "--force", "--time", "0", *names)
             deleted += [f"container/{n}" for n in names]
-        volumes = sorted(v["Name"] for v in self._volumes(f"{LABEL_DEPLOYMENT}={deployment_id}"))
+        volumes = sorted(v["Name"] for v in self._volumes(*self._mine(deployment_id)))
         if volumes:
             self._progress(progress, f"removing volumes {', '.join(volumes)}")
             self._run("volume", "rm", "--force", *volumes)
             deleted += [f"volume/{v}" for v in volumes]
         with self._network_lock():
-            if self._run("network", "exists", self.network, check=False).returncode == 0:
-                users = self._json("ps", "-a", "--filter", f"network={self.network}", "--format", "json")
-                if not users:
-                    self._progress(progress, f"removing network {self.network} (no other deployment uses it)")
-                    self._run("network", "rm", self.network)
-                    deleted.append(f"network/{self.network}")
+            deleted += self._remove_unused_network(self.network, progress)
+        for network in sorted(set(backbones)):
+            with self._network_lock(network):
+                deleted += self._remove_unused_network(network, progress)
         return deleted
+
+    def _remove_unused_network(self, network: str, progress: Progress) -> list[str]:
+        if self._run("network", "exists", network, check=False).returncode != 0:
+            return []
+        users = self._json("ps", "-a", "--filter", f"network={network}", "--format", "json")
+        if users:
+            return []
+        self._progress(progress, f"removing network {network} (no other deployment uses it)")
+        proc = self._run("network", "rm", network, check=False)
+        if proc.returncode != 0:
+            # A deployment of another process attached a container after the check (it holds
+            # the site network's lock, not necessarily this one's): still in use is fine.
+            if self._json("ps", "-a", "--filter", f"network={network}", "--format", "json"):
+                return []
+            raise OperationFailed(
+                f"site {self.site.name}: `podman network rm {network}` failed (exit {proc.returncode})",
+                details=(proc.stderr or proc.stdout).strip().splitlines()[-5:],
+            )
+        return [f"network/{network}"]
 
     # ---------------------------------------------------------------- scale in (infn-cloud update)
     def remove_instances(
