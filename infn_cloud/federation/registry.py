@@ -222,6 +222,22 @@ FEDERATION_SCHEMA = _S(
         "name": _STR,
         "description": _OPT_STR,
         "default_group": _OPT_STR,
+        # The backbone: the sites tightly coupled by a private interconnect, the only ones one
+        # deployment may span (site selection places nodes on several of them). Checked in
+        # _backbone_checks against the sites.
+        "backbone": _S(
+            "obj",
+            required=("sites",),
+            fields={
+                "sites": _S("list", item=_STR, non_empty=True),
+                "description": _OPT_STR,
+                # The interconnect: a private network reachable from every backbone site. Local
+                # sites: the podman network joining their containers; OpenStack sites: the name
+                # of the routed provider network and its CIDR.
+                "network": _OPT_STR,
+                "cidr": _OPT_STR,
+            },
+        ),
         # Any site key; the merged result is validated with each site.
         "defaults": _S("obj", fields=dict(SITE_SCHEMA.fields)),
     },
@@ -354,12 +370,35 @@ class Site:
 
 
 @dataclass(frozen=True)
+class Backbone:
+    """The sites one deployment may span and the private network joining them."""
+
+    sites: tuple[str, ...]
+    network: str | None = None
+    cidr: str | None = None
+    description: str | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "sites": list(self.sites),
+            "network": self.network,
+            "cidr": self.cidr,
+            "description": self.description,
+        }
+
+
+@dataclass(frozen=True)
 class Registry:
     path: str
     name: str
     sites: dict[str, Site]
     default_group: str | None = None
     description: str | None = None
+    backbone: Backbone | None = None
+
+    def backbone_sites(self) -> tuple[str, ...]:
+        """The sites one deployment may span (none when the registry declares no backbone)."""
+        return self.backbone.sites if self.backbone else ()
 
     def site(self, name: str) -> Site:
         try:
@@ -618,6 +657,9 @@ def load_registry(path: str | Path) -> Registry:
         errors.extend(site_errors)
         if not site_errors:
             sites[merged["name"]] = _build_site(merged, label)
+    backbone = None
+    if federation.get("backbone") is not None and fed_file is not None:
+        backbone = _backbone_checks(federation["backbone"], sites, files, _label(fed_file), errors)
     if errors:
         raise ValidationError(
             f"invalid site registry {_label(root)} ({len(errors)} problem(s))", details=errors
@@ -628,4 +670,48 @@ def load_registry(path: str | Path) -> Registry:
         sites=dict(sorted(sites.items())),
         default_group=federation.get("default_group"),
         description=federation.get("description"),
+        backbone=backbone,
+    )
+
+
+def _backbone_checks(
+    data: dict, sites: dict[str, Site], files: list[Path], label: str, errors: list[str]
+) -> Backbone | None:
+    """The backbone of federation.yml: two or more distinct sites of kind backbone, a valid CIDR."""
+    found = len(errors)
+    names = list(data["sites"])
+    files_named = {f.stem for f in files}
+    for i, name in enumerate(names):
+        where = f"{label}: backbone.sites[{i}]"
+        if names.index(name) != i:
+            errors.append(f"{where}: site {name!r} is listed twice")
+        elif name not in sites:
+            if name not in files_named:  # a site file with errors is reported on its own
+                errors.append(f"{where}: unknown site {name!r} (sites: {', '.join(sorted(sites)) or 'none'})")
+        elif sites[name].kind != "backbone":
+            errors.append(
+                f"{where}: {name!r} is a {sites[name].kind} site: only sites of kind backbone "
+                "form the backbone (federated sites never share a deployment)"
+            )
+    if len(set(names)) < 2:
+        errors.append(
+            f"{label}: backbone.sites: a backbone joins two sites or more, got {len(set(names))} "
+            f"({', '.join(names)})"
+        )
+    cidr = data.get("cidr")
+    if cidr is not None:
+        try:
+            ipaddress.ip_network(cidr, strict=True)
+        except ValueError as exc:
+            errors.append(
+                f"{label}: backbone.cidr: expected a network in CIDR notation (10.0.0.0/16), "
+                f"got {cidr!r}: {exc}"
+            )
+    if len(errors) > found:
+        return None
+    return Backbone(
+        sites=tuple(names),
+        network=data.get("network"),
+        cidr=cidr,
+        description=data.get("description"),
     )
