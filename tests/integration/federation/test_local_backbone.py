@@ -1,0 +1,181 @@
+"""One deployment across the two local backbone sites, through the driver layer, on real podman.
+
+A two-node plan (HTCondor master on LOCAL-BACKBONE, one worker on LOCAL-BACKBONE-2):
+each container is on its site's network and on the backbone network, the worker's
+private_ip is its backbone address, the master reaches the worker's sshd by name across
+sites, the flavor's CPU and memory are the containers' cgroup limits, delete leaves nothing
+of it on either site, and a forced failure at one site (INFN_CLOUD_FAIL_SITES) removes what
+the other made.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+from prereq import require
+
+from infn_cloud.errors import OperationFailed
+from infn_cloud.federation import get_driver, load_registry, select_sites
+from infn_cloud.federation.drivers import backbone_network, driver_for
+from infn_cloud.federation.drivers.spanning import SpanningDriver
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[3]
+A, B = "LOCAL-BACKBONE", "LOCAL-BACKBONE-2"
+
+
+def _podman(*args: str) -> str:
+    return subprocess.run(["podman", *args], capture_output=True, text=True, check=True, timeout=120).stdout
+
+
+def _labelled(deployment: str) -> dict[str, list[str]]:
+    label = f"label=org.infn.cloud.deployment={deployment}"
+    return {
+        "containers": _podman("ps", "-a", "--filter", label, "--format", "{{.Names}}").split(),
+        "volumes": _podman("volume", "ls", "--filter", label, "--format", "{{.Name}}").split(),
+    }
+
+
+def _network_users(network: str) -> list[str] | None:
+    """Containers on the network; None when it does not exist."""
+    if subprocess.run(["podman", "network", "exists", network], check=False).returncode != 0:
+        return None
+    return _podman("ps", "-a", "--filter", f"network={network}", "--format", "{{.Names}}").split()
+
+
+@pytest.fixture(scope="module")
+def registry():
+    require(shutil.which("podman"), "podman is not installed (scripts/setup.sh installs it)")
+    require(
+        subprocess.run(["podman", "image", "exists", "localhost/debian:trixie"], check=False).returncode == 0,
+        "the image localhost/debian:trixie is missing (scripts/test-hosts.sh builds it)",
+    )
+    return load_registry(ROOT / "inventories/local")
+
+
+@pytest.fixture(scope="module")
+def plan_and_placement(registry):
+    plan = json.loads((ROOT / "tests/fixtures/plans/htcondor_cluster.json").read_text())
+    plan["compute"]["htc_wn_server"]["count"] = 1
+    best = next(c for c in select_sites(plan, registry, policy="auto").candidates if c.site == A)
+    # the worker's flavor and image as LOCAL-BACKBONE-2 would pick them (same local flavors)
+    return plan, dataclasses.replace(best, node_sites={"htc_wn_server": B})
+
+
+def _cleanup(registry, deployment_id: str) -> None:
+    for site in registry.sites.values():
+        get_driver(site, backbone_network=backbone_network(registry)).delete(deployment_id)
+
+
+@pytest.fixture(scope="module")
+def spanning(registry, plan_and_placement):
+    """One deployment across both backbone sites, shared by the tests of this module."""
+    plan, placement = plan_and_placement
+    deployment_id = f"itest-{uuid.uuid4().hex[:8]}"
+    driver = driver_for(registry, placement)
+    try:
+        driver.create(deployment_id, plan, placement)
+        resources = driver.wait(deployment_id, None, timeout=120)
+        yield deployment_id, driver, resources
+    finally:
+        _cleanup(registry, deployment_id)
+
+
+def test_each_node_on_its_site_network_and_the_backbone(spanning, registry):
+    _, driver, resources = spanning
+    assert isinstance(driver, SpanningDriver)
+    assert resources["sites"] == [A, B]
+    master = resources["nodes"]["htc_master_server"][0]
+    worker = resources["nodes"]["htc_wn_server"][0]
+    assert (master["site"], worker["site"]) == (A, B)
+    backbone = backbone_network(registry)
+    for node, site_network in (
+        (master, "infn-cloud-local-backbone"),
+        (worker, "infn-cloud-local-backbone-2"),
+    ):
+        nets = json.loads(_podman("container", "inspect", node["name"]))[0]["NetworkSettings"]["Networks"]
+        assert sorted(nets) == sorted([site_network, backbone])
+        assert node["private_ip"] == nets[backbone]["IPAddress"]
+        labels = json.loads(_podman("container", "inspect", node["name"]))[0]["Config"]["Labels"]
+        assert labels["org.infn.cloud.site"] == node["site"]
+
+
+def test_master_reaches_the_worker_of_the_other_site_by_name(spanning):
+    _, _, resources = spanning
+    master = resources["nodes"]["htc_master_server"][0]["name"]
+    worker = resources["nodes"]["htc_wn_server"][0]
+    resolved = _podman("exec", master, "getent", "hosts", worker["name"]).split()[0]
+    assert resolved == worker["private_ip"]
+    banner = _podman(
+        "exec",
+        master,
+        "python3",
+        "-c",
+        f"import socket; s = socket.create_connection(({worker['name']!r}, 22), timeout=10); "
+        "print(s.recv(64).decode())",
+    )
+    assert banner.startswith("SSH-2.0-")
+
+
+def test_flavor_cpu_and_memory_are_container_limits(spanning, plan_and_placement):
+    _, _, resources = spanning
+    _, placement = plan_and_placement
+    for node, instances in resources["nodes"].items():
+        flavor = placement.flavors[node]
+        host = json.loads(_podman("container", "inspect", instances[0]["name"]))[0]["HostConfig"]
+        assert host["NanoCpus"] == min(flavor["vcpus"], os.cpu_count()) * 10**9
+        assert host["Memory"] == flavor["ram_mb"] * 2**20
+        inside = _podman(
+            "exec",
+            instances[0]["name"],
+            "sh",
+            "-c",
+            "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max",
+        )
+        assert int(inside) == flavor["ram_mb"] * 2**20
+
+
+def test_delete_leaves_nothing_on_either_site(registry, plan_and_placement):
+    plan, placement = plan_and_placement
+    deployment_id = f"itest-{uuid.uuid4().hex[:8]}"
+    driver = driver_for(registry, placement)
+    try:
+        driver.create(deployment_id, plan, placement)
+        assert len(_labelled(deployment_id)["containers"]) == 2
+        # as `infn-cloud delete` does it: site by site, each driver from the registry alone
+        for site in (A, B):
+            get_driver(registry.site(site), backbone_network=backbone_network(registry)).delete(deployment_id)
+        assert _labelled(deployment_id) == {"containers": [], "volumes": []}
+        # the networks go with their last container (others' deployments may still use them)
+        for network in (
+            "infn-cloud-local-backbone",
+            "infn-cloud-local-backbone-2",
+            backbone_network(registry),
+        ):
+            users = _network_users(network)
+            assert users is None or (users and not any(u.startswith(deployment_id) for u in users))
+    finally:
+        _cleanup(registry, deployment_id)
+
+
+def test_failure_at_one_site_cleans_both(registry, plan_and_placement, monkeypatch):
+    plan, placement = plan_and_placement
+    deployment_id = f"itest-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("INFN_CLOUD_FAIL_SITES", B)
+    try:
+        with pytest.raises(OperationFailed) as err:
+            driver_for(registry, placement).create(deployment_id, plan, placement)
+        assert f"failed at {B}" in err.value.message
+        details = err.value.details
+        assert any(line.startswith(f"{B}: refusing to create resources") for line in details)
+        assert f"{A}: cleaned up: container/{deployment_id}-htc-master-server-0" in ", ".join(details)
+        assert _labelled(deployment_id) == {"containers": [], "volumes": []}
+    finally:
+        _cleanup(registry, deployment_id)
