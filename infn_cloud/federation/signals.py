@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infn_cloud.errors import InfnCloudError, UsageError
+from infn_cloud.errors import InfnCloudError, UsageError, ValidationError
 from infn_cloud.federation.registry import QUOTA_KEYS, Flavor, Image, Registry, Site
 
 TTL_ENV = "INFN_CLOUD_SIGNALS_TTL"
@@ -439,9 +439,9 @@ def _env_float(name: str, default: float) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise UsageError(f"{name}={text!r}: expected a number of seconds") from None
+        raise ValidationError(f"{name}={text!r}: expected a number of seconds") from None
     if value < 0:
-        raise UsageError(f"{name}={text!r}: expected a number of seconds >= 0")
+        raise ValidationError(f"{name}={text!r}: expected a number of seconds >= 0")
     return value
 
 
@@ -450,7 +450,7 @@ def settings(ttl: float | None = None, timeout: float | None = None) -> tuple[fl
     ttl = _env_float(TTL_ENV, DEFAULT_TTL_S) if ttl is None else ttl
     timeout = _env_float(TIMEOUT_ENV, DEFAULT_TIMEOUT_S) if timeout is None else timeout
     if timeout <= 0:
-        raise UsageError(f"signal timeout must be > 0 seconds (got {timeout})")
+        raise ValidationError(f"signal timeout must be > 0 seconds (got {timeout})")
     return ttl, timeout
 
 
