@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "plan",
     "sites",
     "deploy",
+    "update",
     "deployments",
     "delete",
     "completion",

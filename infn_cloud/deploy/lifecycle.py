@@ -10,6 +10,9 @@ deploy:  validate + plan -> select sites (nothing is recorded if either fails) -
 retry:   a CREATE_FAILED deployment, or one whose owner process died (kill -9): when its
          nodes still exist at the recorded site, resume there (wait, configure: roles are
          idempotent); otherwise start over from the stored plan with a fresh site selection.
+         An UPDATE_FAILED deployment (or an update whose process died) resumes its pending
+         update instead (infn_cloud.deploy.update).
+update:  change a running deployment's inputs and counts (infn_cloud.deploy.update).
 delete:  removes everything labelled/tagged with the deployment id on every site any attempt
          touched (found from the site, not from our records), then its secrets. ``force``
          always ends in DELETE_COMPLETE, recording what could not be removed.
@@ -201,6 +204,17 @@ class Lifecycle:
             ],
         )
 
+    # ================================================================== update
+    def updater(self):
+        """``infn-cloud update`` and the retry of an update (infn_cloud.deploy.update)."""
+        from infn_cloud.deploy.update import Updater
+
+        return Updater(self)
+
+    def update(self, request):
+        """Apply an UpdateRequest (infn_cloud.deploy.update): an UpdateResult."""
+        return self.updater().update(request)
+
     # ================================================================== retry
     def retry(
         self, deployment_id: str, timeouts: Timeouts | None = None, max_sites: int | None = None
@@ -208,7 +222,10 @@ class Lifecycle:
         from infn_cloud.federation import load_registry
 
         timeouts = timeouts or Timeouts()
-        deployment_id = self.state.get(deployment_id)["id"]
+        record = self.state.get(deployment_id)
+        deployment_id = record["id"]
+        if record["status"] in ("UPDATE_FAILED", "UPDATE_IN_PROGRESS"):  # resume the update
+            return self.updater().retry(deployment_id, timeouts)
         claimed = self.state.take_ownership(deployment_id, ("CREATE_FAILED",), "CREATE_IN_PROGRESS")
         previous = claimed["previous_status"]
         deployment = Deployment.from_record(claimed)

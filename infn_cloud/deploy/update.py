@@ -399,3 +399,546 @@ def _prospective(resources: dict, change: PlanChange) -> dict:
                 }
             )
     return result
+
+
+# ====================================================================== applying a change
+UPDATABLE = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_FAILED")
+SCALE_IN_PLAYBOOK = "playbooks/scale_in.yml"
+DEFAULT_DRAIN_TIMEOUT = 600
+
+
+@dataclass
+class UpdateRequest:
+    deployment_id: str
+    inputs: Any = None  # new input values (cli.options.load_inputs), merged over the stored ones
+    remove: list[str] = field(default_factory=list)
+    dry_run: bool = False
+    allow_data_loss: bool = False
+    drain_timeout: int = DEFAULT_DRAIN_TIMEOUT
+    import_map: list[str] | None = None
+    timeouts: Any = None  # attempt.Timeouts
+    on_change: Any = None  # called with (deployment id, PlanChange) before anything is applied
+
+
+@dataclass
+class UpdateResult:
+    record: dict
+    change: PlanChange
+    applied: bool
+
+
+class Updater:
+    """``infn-cloud update`` and the ``retry`` of an update, on a Lifecycle's state and view.
+
+    update: compute the change (nothing is touched when it is refused, empty or a dry run),
+    claim the record (UPDATE_IN_PROGRESS, the store's ownership lock: one update at a time,
+    never while deploying or deleting), record the pending update (target inputs and plan
+    with secret markers, instances to remove) and run it as an attempt of operation
+    ``update`` at the deployment's site: provision (the driver's idempotent create adds the
+    new instances) -> configure (the whole configure playbook; new nodes join) -> scale_in
+    (playbooks/scale_in.yml drains the hosts to remove, then ``remove_instances``) ->
+    outputs (UPDATE_COMPLETE, the target plan, inputs, resources and outputs recorded).
+    A failure or Ctrl-C leaves UPDATE_FAILED with the cause; instances that existed before
+    are never removed; instances the update added are removed when it fails before they are
+    configured. ``retry`` resumes the pending update (also after kill -9).
+    """
+
+    def __init__(self, lifecycle):
+        self.lc = lifecycle
+        self.state = lifecycle.state
+        self.view = lifecycle.view
+
+    # ------------------------------------------------------------------ update
+    def update(self, request: UpdateRequest) -> UpdateResult:
+        from infn_cloud.deploy.attempt import Timeouts
+        from infn_cloud.deploy.redaction import Redactor, redact_plan
+        from infn_cloud.errors import ValidationError
+        from infn_cloud.tosca import make_plan, secret_values
+
+        timeouts = request.timeouts or Timeouts()
+        record = self.state.get(request.deployment_id)
+        deployment_id = record["id"]
+        self._check_updatable(record)
+        secrets = self.lc._load_secrets(deployment_id)
+        template = self._template(record, secrets)
+        inputs = self._merge_inputs(record, request.inputs, secrets)
+        target = make_plan(template, inputs, import_map=request.import_map)
+        new_secrets = secret_values.values(target)
+        all_secrets = {**secrets, **new_secrets}
+        self.view.redact = Redactor(all_secrets).text
+        redacted = redact_plan(target, all_secrets)
+        site, registry = self._site(record)
+        resources = self._driver(site, deployment_id).describe(deployment_id)
+        change = compute_change(
+            record.get("plan") or {},
+            redacted,
+            resources,
+            request.remove,
+            allow_data_loss=request.allow_data_loss,
+            deployment_id=deployment_id,
+        )
+        changed_secrets = sorted(n for n, v in new_secrets.items() if secrets.get(n) != v)
+        _secret_reasons(change, redacted, changed_secrets)
+        if request.on_change is not None:
+            request.on_change(deployment_id, change)
+        if change.refused:
+            raise ValidationError(
+                f"deployment {deployment_id}: {len(change.refused)} change(s) cannot be made in place; "
+                "nothing was changed",
+                details=[
+                    line.strip() for line in change.lines() if line.lstrip().startswith(("!", "instead"))
+                ],
+            )
+        if request.dry_run or change.empty:
+            return UpdateResult(record, change, applied=False)
+        claimed = self.state.take_ownership(deployment_id, UPDATABLE, "UPDATE_IN_PROGRESS")
+        if claimed["previous_status"] not in UPDATABLE:  # its owner died meanwhile
+            self.lc._take_over(deployment_id)
+        for name in changed_secrets:  # new secret values (never a regenerated one)
+            self.lc.secrets.put(deployment_id, name, new_secrets[name])
+        from infn_cloud.deploy import deployment_secrets
+
+        pending = {
+            "template": template,
+            "inputs": deployment_secrets.stored_inputs(inputs, target, all_secrets),
+            "plan": redacted,
+            "remove": [item["instance"] for item in change.remove],
+            "before": sorted(_names(resources)),
+            "drain_timeout": request.drain_timeout,
+            "change": change.to_dict(),
+        }
+        self.state.update(deployment_id, pending_update=pending)
+        self.view.attach_log(self.lc._dir(deployment_id) / "deploy.log")
+        self.view.message(f"update of {deployment_id} at {site.name}")
+        record = self._run(deployment_id, pending, site, registry, all_secrets, timeouts)
+        return UpdateResult(record, change, applied=True)
+
+    def _check_updatable(self, record: dict) -> None:
+        from infn_cloud.errors import UsageError
+        from infn_cloud.state import owner_alive
+
+        status, deployment_id = record["status"], record["id"]
+        if status in UPDATABLE:
+            return
+        if status in ("CREATE_IN_PROGRESS", "UPDATE_IN_PROGRESS", "DELETE_IN_PROGRESS") and owner_alive(
+            record
+        ):
+            raise UsageError(
+                f"deployment {deployment_id} is {status} in process {record.get('owner_pid')}: "
+                "it cannot be updated now",
+                details=["wait for it to finish, then run update again"],
+            )
+        hint = {
+            "UPDATE_IN_PROGRESS": f"an update was interrupted: infn-cloud retry {deployment_id} finishes it",
+            "CREATE_IN_PROGRESS": f"its deploy was interrupted: infn-cloud retry {deployment_id}",
+            "CREATE_FAILED": f"its deploy failed: infn-cloud retry {deployment_id}",
+        }.get(status, f"see: infn-cloud show {deployment_id}")
+        raise UsageError(
+            f"deployment {deployment_id} is {status}: update needs one of {', '.join(UPDATABLE)}",
+            details=[hint],
+        )
+
+    def _template(self, record: dict, secrets: dict[str, str]) -> str:
+        """The deployment's template file, if it still says what was deployed."""
+        from pathlib import Path
+
+        from infn_cloud.deploy.redaction import redact_template_text
+        from infn_cloud.errors import ValidationError
+
+        path = Path(record["template"])
+        replace = (
+            "update keeps a deployment's template: to use another one, deploy it and then "
+            f"infn-cloud delete {record['id']}"
+        )
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ValidationError(
+                f"deployment {record['id']}: its template {path} cannot be read ({exc.strerror})",
+                details=[replace],
+            ) from None
+        stored = record.get("template_text")
+        if stored is not None and redact_template_text(text, secrets) != stored:
+            raise ValidationError(
+                f"deployment {record['id']}: its template {path} changed since it was deployed",
+                details=[f"a template change is refused; {replace}"],
+            )
+        return str(path)
+
+    def _merge_inputs(self, record: dict, new, secrets: dict[str, str]):
+        """The stored inputs (secret markers filled from the secret store) with the new ones
+        over them; generated secrets are reused, never generated again."""
+        from infn_cloud.deploy.redaction import unredact
+        from infn_cloud.tosca.yamlio import Mapping
+
+        merged = Mapping()
+        merged.update(unredact(dict(record.get("inputs") or {}), secrets))
+        plan = record.get("plan") or {}
+        for name in {*(plan.get("secret_inputs") or []), *(plan.get("secrets_to_generate") or [])}:
+            if merged.get(name) in (None, "") and name in secrets:
+                merged[name] = secrets[name]
+        if new:
+            merged.update(new)
+            for attr in ("key_pos", "raw"):
+                getattr(merged, attr).update(getattr(new, attr, {}) or {})
+            merged.source = getattr(new, "source", "") or ""
+        return merged
+
+    def _site(self, record: dict):
+        from infn_cloud.errors import NotFoundError, UsageError
+        from infn_cloud.federation import load_registry
+
+        registry = load_registry(record.get("registry"))
+        if "," in (record.get("site") or ""):
+            raise UsageError(
+                f"deployment {record['id']} spans the sites {record['site']}: update does not change "
+                "a deployment spanning sites yet",
+                details=["deploy it again with the new inputs, then delete this one"],
+            )
+        site = registry.sites.get(record.get("site") or "")
+        if site is None:
+            raise NotFoundError(
+                f"deployment {record['id']}: its site {record.get('site')} is not in the registry "
+                f"{record.get('registry')}"
+            )
+        return site, registry
+
+    def _driver(self, site, deployment_id: str):
+        from infn_cloud.federation import get_driver
+
+        return get_driver(site, public_key=self.lc.secrets.ensure_ssh_keypair(deployment_id))
+
+    # ------------------------------------------------------------------ retry
+    def retry(self, deployment_id: str, timeouts=None) -> dict:
+        from infn_cloud.deploy.attempt import Timeouts
+        from infn_cloud.deploy.redaction import Redactor
+        from infn_cloud.errors import UsageError
+
+        claimed = self.state.take_ownership(deployment_id, ("UPDATE_FAILED",), "UPDATE_IN_PROGRESS")
+        previous = claimed["previous_status"]
+        if previous != "UPDATE_FAILED":
+            self.lc._take_over(deployment_id)
+        pending = claimed.get("pending_update")
+        if not pending:
+            self.state.update(deployment_id, status="UPDATE_FAILED", status_reason="no update to resume")
+            raise UsageError(
+                f"deployment {deployment_id} has no update to resume",
+                details=[f"run infn-cloud update {deployment_id} with the change you want"],
+            )
+        self.view.attach_log(self.lc._dir(deployment_id) / "deploy.log")
+        self.view.message(f"retry of the update of {deployment_id} (was {previous})")
+        secrets = self.lc._load_secrets(deployment_id)
+        self.view.redact = Redactor(secrets).text
+        site, registry = self._site(claimed)
+        return self._run(deployment_id, pending, site, registry, secrets, timeouts or Timeouts())
+
+    # ------------------------------------------------------------------ the attempt
+    def _run(self, deployment_id: str, pending: dict, site, registry, secrets: dict, timeouts) -> dict:
+        return _UpdateAttempt(self, deployment_id, pending, site, registry, secrets, timeouts).run()
+
+
+def _names(resources: dict) -> set[str]:
+    return {i.get("name") for insts in ((resources or {}).get("nodes") or {}).values() for i in insts}
+
+
+def _without(resources: dict, names: set[str]) -> dict:
+    result = copy.deepcopy(resources)
+    result["nodes"] = {
+        node: [i for i in insts if i.get("name") not in names]
+        for node, insts in (result.get("nodes") or {}).items()
+    }
+    result["nodes"] = {node: insts for node, insts in result["nodes"].items() if insts}
+    result["volumes"] = [
+        v
+        for v in result.get("volumes") or []
+        if not any(str(v.get("name", "")).startswith(f"{n}-") for n in names)
+    ]
+    return result
+
+
+def _secret_reasons(change: PlanChange, plan: dict, changed: list[str]) -> None:
+    """Software whose variables hold a secret that changes (both plans only show its marker)."""
+    if not changed:
+        return
+    listed = {item["software"]: item for item in change.reconfigure}
+    for entry in plan.get("software") or []:
+        text = json.dumps(entry.get("vars") or {})
+        names = [n for n in changed if f"<secret:{n}>" in text]
+        if not names:
+            continue
+        reason = f"secret changes: {', '.join(names)}"
+        if entry["node"] in listed:
+            listed[entry["node"]]["reasons"].append(reason)
+        else:
+            change.reconfigure.append(
+                {
+                    "software": entry["node"],
+                    "role": entry.get("role"),
+                    "hosts": list(entry.get("hosts") or []),
+                    "reasons": [reason],
+                }
+            )
+
+
+class _UpdateAttempt:
+    def __init__(self, updater: Updater, deployment_id, pending, site, registry, secrets, timeouts):
+        self.u = updater
+        self.id = deployment_id
+        self.pending = pending
+        self.site = site
+        self.registry = registry
+        self.secrets = secrets
+        self.timeouts = timeouts
+        self.phase = "provision"
+        self.timings: dict[str, float] = {}
+        self.attempt_id = None
+        self.driver = None
+        self.removed: list[str] = []
+
+    @property
+    def state(self):
+        return self.u.state
+
+    @property
+    def view(self):
+        return self.u.view
+
+    def _enter(self, phase: str) -> None:
+        self.phase = phase
+        self.state.set_phase(self.attempt_id, phase, self.timings)
+
+    def run(self) -> dict:
+        import time
+
+        from infn_cloud.deploy.configure import Cancelled
+        from infn_cloud.deploy.redaction import redact, unredact
+        from infn_cloud.errors import InfnCloudError, OperationFailed
+
+        plan = unredact(self.pending["plan"], self.secrets)
+        before = set(self.pending.get("before") or [])
+        self.attempt_id = self.state.start_attempt(self.id, "update", self.site.name, "provision")
+        try:
+            started = time.monotonic()
+            self.driver = self.u._driver(self.site, self.id)
+            adding = sum(item["count"] for item in (self.pending.get("change") or {}).get("add") or [])
+            self.view.phase(
+                "provision", self.site.name, f"adding {adding} instance(s)" if adding else "nothing to add"
+            )
+            candidate = self._candidate(plan)
+            self.driver.create(self.id, plan, candidate, progress=self.view)
+            resources = self.driver.wait(self.id, None, timeout=self.timeouts.provision, progress=self.view)
+            self.timings["provision_s"] = round(time.monotonic() - started, 1)
+            added = sorted(_names(resources) - before)
+            self.state.update(self.id, resources=resources, pending_update={**self.pending, "added": added})
+            self._enter("configure")
+            self._configure(plan, resources)
+            remove = [n for n in self.pending.get("remove") or [] if n in _names(resources)]
+            if remove:
+                self._enter("scale_in")
+                self._scale_in(plan, resources, remove)
+            self.removed_names = set(self.pending.get("remove") or [])
+            self._enter("outputs")
+            return self._complete(plan, _without(resources, self.removed_names))
+        except (KeyboardInterrupt, Cancelled):
+            self._ended("cancelled", f"cancelled by the user during {self.phase}", [], before)
+            raise KeyboardInterrupt from None
+        except InfnCloudError as exc:
+            cause, details = exc.message, list(exc.details)
+        except Exception as exc:  # a driver or runner bug must not leave the record in progress
+            cause, details = f"{type(exc).__name__}: {exc}", []
+        cause, details = redact(cause, self.secrets), redact(details, self.secrets)
+        self._ended("failed", cause, details, before)
+        raise OperationFailed(
+            f"update of {self.id} failed during {self.phase}: {cause}",
+            details=[
+                *details,
+                "the instances that existed before the update were not removed",
+                f"see: infn-cloud show {self.id}; resume: infn-cloud retry {self.id}",
+            ],
+        )
+
+    def _candidate(self, plan: dict):
+        """The deployment's site as selection sees it for the new plan (flavors and images);
+        the bare site when selection refuses it (its check counts our own instances as others')."""
+        from infn_cloud.errors import InfnCloudError
+        from infn_cloud.federation import select_sites
+        from infn_cloud.model import SiteCandidate
+
+        record = self.state.get(self.id)
+        try:
+            selection = select_sites(
+                plan, self.registry, group=record.get("group_name"), policy=self.site.name, history=[]
+            )
+            for candidate in selection.candidates:
+                if candidate.site == self.site.name:
+                    return candidate
+        except InfnCloudError as exc:
+            self.view.message(
+                f"   selection at {self.site.name}: {exc.message} (the site's driver checks capacity)"
+            )
+        return SiteCandidate.for_site(self.site.name)
+
+    def _document(self, plan: dict, resources: dict, status: str):
+        from infn_cloud.deploy import document
+        from infn_cloud.tosca.attributes import resolve_attributes
+
+        resolved = resolve_attributes(plan, resources)
+        doc = document.build(self.id, self.site, resolved, resources, self.secrets, status)
+        path = document.deployment_dir(self.id, self.u.lc.state_dir) / document.FILE_NAME
+        return resolved, document.write(path, doc), doc
+
+    def _playbook(self, plan: dict, resources: dict, playbook: str, extravars: dict | None, timeout: int):
+        import time
+
+        from infn_cloud.deploy import document
+        from infn_cloud.deploy.configure import Cancelled, ConfigureRun, configure
+        from infn_cloud.deploy.redaction import secret_role_vars
+        from infn_cloud.errors import OperationFailed
+
+        resolved, path, _doc = self._document(plan, resources, "UPDATE_IN_PROGRESS")
+        started = time.monotonic()
+        run = ConfigureRun(
+            deployment_id=self.id,
+            directory=document.deployment_dir(self.id, self.u.lc.state_dir),
+            document=path,
+            resources=resources,
+            secret_extravars=secret_role_vars(resolved, self.secrets),
+            ssh_private_key=lambda: self.u.lc.secrets.ssh_private_key(self.id),
+            job_timeout=timeout,
+            idle_timeout=self.timeouts.idle,
+            playbook=playbook,
+            extravars=extravars,
+        )
+        result = configure(run, self.view, self.u.lc.cancel)
+        self.timings[f"{self.phase}_s"] = round(time.monotonic() - started, 1)
+        if result.status == "canceled":
+            raise Cancelled()
+        if not result.ok:
+            raise OperationFailed(result.cause(), details=result.details())
+        return result
+
+    def _configure(self, plan: dict, resources: dict) -> None:
+        self.view.phase("configure", self.site.name, "ansible-playbook playbooks/configure.yml")
+        result = self._playbook(plan, resources, "playbooks/configure.yml", None, self.timeouts.configure)
+        boundaries = list(getattr(result, "boundaries", None) or [])
+        if boundaries:
+            self.view.message("Stopped at documented boundaries:")
+            for line in boundaries:
+                self.view.message(f"   {line}")
+        self.state.update(self.id, boundaries=boundaries)
+
+    def _scale_in(self, plan: dict, resources: dict, remove: list[str]) -> None:
+        from infn_cloud.paths import collection_root
+
+        drain = int(self.pending.get("drain_timeout") or DEFAULT_DRAIN_TIMEOUT)
+        if (collection_root() / SCALE_IN_PLAYBOOK).is_file():
+            self.view.phase("scale_in", self.site.name, f"draining {', '.join(remove)} (up to {drain} s)")
+            self._playbook(
+                plan,
+                resources,
+                SCALE_IN_PLAYBOOK,
+                {"infn_cloud_remove_hosts": remove, "infn_cloud_drain_timeout": drain},
+                # the drain may take its whole timeout, then the play needs its own time
+                drain + self.timeouts.configure,
+            )
+        else:
+            self.view.message(
+                f"   {SCALE_IN_PLAYBOOK} is missing: {', '.join(remove)} removed without a drain"
+            )
+        self.view.phase("scale_in", self.site.name, f"removing {', '.join(remove)}")
+        self.removed = self.driver.remove_instances(self.id, remove, progress=self.view)
+        self._forget_hosts(resources, remove)
+
+    def _forget_hosts(self, resources: dict, names: list[str]) -> None:
+        """Lines of the deployment's known_hosts naming a removed instance (name or address)."""
+        from infn_cloud.deploy import document
+
+        path = document.deployment_dir(self.id, self.u.lc.state_dir) / "known_hosts"
+        if not path.is_file():
+            return
+        keys = set(names)
+        for insts in (resources.get("nodes") or {}).values():
+            for inst in insts:
+                if inst.get("name") in names:
+                    keys |= {str(inst[k]) for k in ("private_ip", "public_ip", "fqdn") if inst.get(k)}
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        kept = [line for line in lines if not (set(line.split(" ", 1)[0].split(",")) & keys)]
+        if kept != lines:
+            path.write_text("".join(kept), encoding="utf-8")
+
+    def _complete(self, plan: dict, resources: dict) -> dict:
+        from infn_cloud.deploy import document
+        from infn_cloud.deploy.redaction import redact
+
+        resolved, path, doc = self._document(plan, resources, "UPDATE_COMPLETE")
+        outputs = {name: out.get("value") for name, out in (resolved.get("outputs") or {}).items()}
+        self.state.update(
+            self.id,
+            status="UPDATE_COMPLETE",
+            status_reason=None,
+            plan=doc["plan"],
+            inputs=self.pending.get("inputs") or {},
+            resources=resources,
+            outputs=redact(outputs, self.secrets),
+            secret_vars=doc["secret_vars"],
+            pending_update=None,
+        )
+        added = sorted(_names(resources) - set(self.pending.get("before") or []))
+        details = [f"added: {', '.join(added)}"] if added else []
+        if self.pending.get("remove"):
+            details.append(f"removed: {', '.join(self.pending['remove'])}")
+        self.state.finish_attempt(
+            self.attempt_id, "ok", details=details, cleanup=self.removed, timings=self.timings
+        )
+        document.write(path, {**doc, "status": "UPDATE_COMPLETE"})
+        total = sum(v for v in self.timings.values() if isinstance(v, int | float))
+        self.view.phase("done", self.site.name, f"UPDATE_COMPLETE in {total:.0f} s")
+        return self.state.get(self.id)
+
+    def _ended(self, outcome: str, cause: str, details: list, before: set[str]) -> None:
+        """UPDATE_FAILED; instances this update added go when they were never configured."""
+        from infn_cloud.errors import InfnCloudError
+
+        self.view.message(f"update {outcome} during {self.phase} at {self.site.name}: {cause}")
+        for line in details:
+            self.view.message(f"   {line}")
+        cleanup: list[str] = []
+        resources = None
+        if self.driver is not None:
+            try:
+                current = self.driver.describe(self.id)
+                added = sorted(_names(current) - before)
+                if added and self.phase in ("provision", "configure"):
+                    self.view.message(f"   removing the instances this update added: {', '.join(added)}")
+                    cleanup = self.driver.remove_instances(self.id, added, progress=self.view)
+                    current = self.driver.describe(self.id)
+                resources = self._with_host_keys(current)
+            except InfnCloudError as exc:
+                cleanup.append(f"cleanup failed: {exc.message}")
+            except Exception as exc:
+                cleanup.append(f"cleanup failed: {type(exc).__name__}: {exc}")
+        self.state.finish_attempt(
+            self.attempt_id, outcome, cause=cause, details=details, cleanup=cleanup, timings=self.timings
+        )
+        fields = {
+            "status": "UPDATE_FAILED",
+            "status_reason": f"{cause} (during {self.phase}); infn-cloud retry {self.id} resumes the update",
+        }
+        if resources is not None:
+            fields["resources"] = resources
+        self.state.update(self.id, **fields)
+
+    def _with_host_keys(self, described: dict) -> dict:
+        """describe() knows no host keys: keep those the record has for the same instances."""
+        record = self.state.get(self.id)
+        known = {
+            i.get("id"): i.get("host_key")
+            for insts in ((record.get("resources") or {}).get("nodes") or {}).values()
+            for i in insts
+            if i.get("host_key")
+        }
+        for insts in (described.get("nodes") or {}).values():
+            for inst in insts:
+                if inst.get("id") in known:
+                    inst["host_key"] = known[inst["id"]]
+        return described

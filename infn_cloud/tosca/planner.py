@@ -13,7 +13,7 @@ from infn_cloud.errors import ValidationError
 from infn_cloud.model import ComputeNode, Plan, SoftwareEntry
 from infn_cloud.tosca import functions, roles, secret_values
 from infn_cloud.tosca.units import Scalar, Version, parse_scalar
-from infn_cloud.tosca.validate import Analysis, host_of, is_secret_input
+from infn_cloud.tosca.validate import Analysis, _placed_nodes, host_of, is_secret_input
 from infn_cloud.tosca.values import FUNCTIONS, is_function, to_plain
 from infn_cloud.tosca.yamlio import position
 
@@ -229,7 +229,7 @@ def plan_from_analysis(analysis: Analysis) -> dict:
         compute=compute,
         software=software,
         waves=wave_lists,
-        placement=_placement(template, resolver),
+        placement=_placement(analysis, resolver, sorted(compute)),
         outputs=_outputs(template, resolver),
         warnings=warnings,
     )
@@ -467,6 +467,21 @@ def _os_version(version) -> str | None:
     return None
 
 
+def _check_bounds(analysis, resolver, name, count: int, minimum: int, maximum: int) -> None:
+    """A count outside the min_instances/max_instances the template declares is invalid (the
+    TOSCA defaults of 1 are not enforced: most templates set only count)."""
+    given = (((resolver.nodes[name].get("capabilities") or {}).get("scalable") or {}).get("properties")) or {}
+    low = "min_instances" in given and count < minimum
+    high = "max_instances" in given and count > maximum
+    if low or high:
+        bounds = [f"min_instances {minimum}" if "min_instances" in given else None]
+        bounds.append(f"max_instances {maximum}" if "max_instances" in given else None)
+        raise ValidationError(
+            f"{analysis.file}:{position(resolver.nodes, name)[0]}: node '{name}': count {count} is "
+            f"{'below' if low else 'above'} its scalable bounds ({', '.join(b for b in bounds if b)})"
+        )
+
+
 def _compute_entry(analysis, resolver, name, props, kinds, warnings) -> ComputeNode:
     host = resolver.capability_properties(name, "host")
     os_caps = resolver.capability_properties(name, "os")
@@ -475,6 +490,7 @@ def _compute_entry(analysis, resolver, name, props, kinds, warnings) -> ComputeN
     count = _int(scalable.get("count"), _int(scalable.get("default_instances"), 1))
     minimum = _int(scalable.get("min_instances"), 1)
     maximum = _int(scalable.get("max_instances"), 1)
+    _check_bounds(analysis, resolver, name, count, minimum, maximum)
     public = endpoint.get("network_name") == "PUBLIC"
     # INFN's style: Port nodes bind to the compute and link to a network with network_type public
     for link in _port_links(analysis).get(name, ()):
@@ -559,27 +575,85 @@ def _software_entry(analysis, resolver, name, props, warnings) -> SoftwareEntry:
     return SoftwareEntry(node=name, type=type_name, role=role, implementation=implementation, vars=variables)
 
 
-def _placement(template, resolver) -> dict:
+# Placement properties kept per node in the plan's placement (besides sites and regions).
+_PER_NODE_KEYS = ("sla_id",)
+SPREAD_POLICY = "infn.cloud.policies.DistinctSites"
+
+
+def _items(value) -> list:
+    return [v for v in (value if isinstance(value, list) else [value] if value else []) if v is not None]
+
+
+def _placement(analysis, resolver, compute: list[str]) -> dict:
+    """The plan's placement: ``sites``/``regions`` of every placement policy (the whole
+    deployment's, as before) and, when nodes are placed differently, ``nodes``: per compute node
+    the sites/regions of the policies targeting it (nodes no policy targets follow the policies
+    without targets); ``spread``: groups of nodes a DistinctSites policy puts on distinct sites."""
+    template = analysis.template
     registry = template.registry
     sites: list = []
     regions: list = []
     policy = None
+    per_node: dict[str, dict] = {name: {} for name in compute}
+    general: list[dict] = []
+    spread: list[dict] = []
     for entry in template.policies:
         if not isinstance(entry, dict) or len(entry) != 1:
             continue
-        _name, body = next(iter(entry.items()))
+        name, body = next(iter(entry.items()))
         if not isinstance(body, dict) or not registry.is_a(
             "policy_types", body.get("type"), "tosca.policies.Placement"
         ):
             continue
         policy = policy or registry.resolve_name("policy_types", body.get("type"))
         props = resolver.resolve(body.get("properties") or {}, {})
-        for key, bucket in (("sites", sites), ("site", sites), ("regions", regions), ("region", regions)):
-            value = props.get(key)
-            for item in value if isinstance(value, list) else [value] if value else []:
+        own = {
+            "sites": [*_items(props.get("sites")), *_items(props.get("site"))],
+            "regions": [*_items(props.get("regions")), *_items(props.get("region"))],
+            **{k: props[k] for k in _PER_NODE_KEYS if props.get(k) not in (None, "")},
+        }
+        for key, bucket in (("sites", sites), ("regions", regions)):
+            for item in own[key]:
                 if item not in bucket:
                     bucket.append(item)
-    return {"sites": sites, "regions": regions, "policy": policy}
+        targets = body.get("targets") if isinstance(body.get("targets"), list) else []
+        covered = [c for c in compute if c in _placed_nodes(analysis, targets)] if targets else []
+        if registry.is_a("policy_types", body.get("type"), SPREAD_POLICY):
+            spread.append(
+                {
+                    "policy": name,
+                    "nodes": covered or list(compute),
+                    "required": props.get("required") is not False,
+                }
+            )
+        if not targets:
+            general.append({"policy": name, **own})
+            continue
+        for node in covered:
+            per_node[node].setdefault("policies", []).append({"policy": name, **own})
+    nodes: dict[str, dict] = {}
+    for node in compute:
+        found = per_node[node].get("policies") or general
+        merged: dict = {"sites": [], "regions": [], "policies": [p["policy"] for p in found]}
+        for item in found:
+            for key in ("sites", "regions"):
+                merged[key] += [v for v in item[key] if v not in merged[key]]
+            for key in _PER_NODE_KEYS:
+                if key in item:
+                    merged.setdefault(key, item[key])
+        nodes[node] = merged
+    placement = {"sites": sites, "regions": regions, "policy": policy}
+    # The JSON of a template placing every node alike stays as it was: no per-node keys.
+    differs = any(
+        (set(map(str, n["sites"])), set(map(str, n["regions"])))
+        != (set(map(str, sites)), set(map(str, regions)))
+        for n in nodes.values()
+    )
+    if differs or spread or any(k in n for n in nodes.values() for k in _PER_NODE_KEYS):
+        placement["nodes"] = nodes
+    if spread:
+        placement["spread"] = spread
+    return placement
 
 
 __all__ = ["is_secret_input", "plan_from_analysis"]
