@@ -25,7 +25,10 @@ from infn_cloud.federation import signals as sig_mod
 from infn_cloud.federation.signals import DOWN, DOWN_TTL_S, UNKNOWN, UP, gather
 
 # openstacksdk warns about its own future (InfluxDB, service_type): not this code's concern
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore::PendingDeprecationWarning"),
+]
 
 
 def _os_site(name: str = "OS-A", cloud: str = "replay", **overrides) -> dict:
