@@ -35,6 +35,9 @@ def _signals(args: argparse.Namespace, registry) -> dict:
         return {}
     from infn_cloud.federation.signals import gather
 
+    policy = getattr(args, "site", None)
+    if policy in registry.sites:  # --site SITE: only that site can be chosen, ask only it
+        return gather(registry, [policy]) if registry.sites[policy].enabled else {}
     return gather(registry)
 
 
