@@ -59,6 +59,8 @@ class _Attempt:
         self.candidate = candidate
         self.resume = resume
         self.site = shared.registry.sites[candidate.site]
+        # A deployment across backbone sites is recorded at its sites joined with "," (I2).
+        self.site_label = ",".join(candidate.sites)
         self.timings: dict[str, float] = {}
         self.phase = "provision"
         self.driver = None
@@ -66,7 +68,7 @@ class _Attempt:
 
     # ------------------------------------------------------------------ the sequence
     def run(self) -> dict:
-        s, site_name = self.shared, self.candidate.site
+        s, site_name = self.shared, self.site_label
         self.attempt_id = s.state.start_attempt(s.deployment_id, s.operation, site_name, "provision")
         s.state.update(s.deployment_id, site=site_name, status="CREATE_IN_PROGRESS")
         try:
@@ -92,12 +94,13 @@ class _Attempt:
 
     # ------------------------------------------------------------------ phases
     def _provision(self) -> dict:
-        from infn_cloud.federation import get_driver
+        from infn_cloud.federation.drivers import driver_for
 
-        s, site_name = self.shared, self.candidate.site
+        s, site_name = self.shared, self.site_label
         started = time.monotonic()
         public_key = s.secret_store.ensure_ssh_keypair(s.deployment_id)
-        self.driver = get_driver(self.site, public_key=public_key)
+        # the site's driver, or one over every site of a placement across backbone sites
+        self.driver = driver_for(s.registry, self.candidate, public_key=public_key)
         if self.resume:
             s.view.phase("provision", site_name, "resuming: the nodes exist")
         else:
@@ -105,7 +108,7 @@ class _Attempt:
             s.view.phase("provision", site_name, f"score {score}")
         # The local driver's create is idempotent (it starts what exists, adds what is
         # missing), so a resumed attempt also repairs a half-made deployment.
-        if not self.resume or self.driver.name == "local":
+        if not self.resume or self.driver.name in ("local", "spanning"):
             self.driver.create(s.deployment_id, s.plan, self.candidate, progress=s.view)
         resources = self.driver.wait(s.deployment_id, None, timeout=s.timeouts.provision, progress=s.view)
         self.timings["provision_s"] = round(time.monotonic() - started, 1)
@@ -119,6 +122,8 @@ class _Attempt:
         s = self.shared
         resolved = resolve_attributes(s.plan, resources)
         doc = document.build(s.deployment_id, self.site, resolved, resources, s.secrets, status)
+        for name in self.candidate.sites[1:]:  # each host gets its own site's role_vars
+            doc["site_role_vars"][name] = dict(getattr(s.registry.sites[name], "role_vars", None) or {})
         path = document.deployment_dir(s.deployment_id, s.state_dir) / document.FILE_NAME
         return resolved, document.write(path, doc), doc
 
@@ -126,7 +131,7 @@ class _Attempt:
         from infn_cloud.deploy.redaction import secret_role_vars
 
         s = self.shared
-        s.view.phase("configure", self.candidate.site, "ansible-playbook playbooks/configure.yml")
+        s.view.phase("configure", self.site_label, "ansible-playbook playbooks/configure.yml")
         started = time.monotonic()
         run = ConfigureRun(
             deployment_id=s.deployment_id,
@@ -164,12 +169,12 @@ class _Attempt:
         s.state.finish_attempt(self.attempt_id, "ok", timings=self.timings)
         document.write(path, {**doc, "status": "CREATE_COMPLETE"})
         total = sum(v for v in self.timings.values() if isinstance(v, int | float))
-        s.view.phase("done", self.candidate.site, f"CREATE_COMPLETE in {total:.0f} s")
+        s.view.phase("done", self.site_label, f"CREATE_COMPLETE in {total:.0f} s")
         return s.state.get(s.deployment_id)
 
     # ------------------------------------------------------------------ endings
     def _cancelled(self) -> None:
-        s, site_name = self.shared, self.candidate.site
+        s, site_name = self.shared, self.site_label
         s.state.finish_attempt(
             self.attempt_id,
             "cancelled",
@@ -187,7 +192,7 @@ class _Attempt:
         )
 
     def _failed(self, cause: str, details: list) -> None:
-        s, site_name = self.shared, self.candidate.site
+        s, site_name = self.shared, self.site_label
         # A failing task may quote a value: causes go to the state database and the log.
         cause, details = redact(cause, s.secrets), redact(list(details or []), s.secrets)
         s.view.message(f"FAILED at {site_name} during {self.phase}: {cause}")

@@ -68,7 +68,11 @@ def test_plan_shows_the_chosen_site_and_fallbacks(capsys):
     assert main(["plan", "single_vm", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["selection"]["chosen"]["site"] == "LOCAL-BACKBONE"
-    assert [c["site"] for c in data["selection"]["candidates"]] == ["LOCAL-BACKBONE", "LOCAL-FEDERATED"]
+    assert [c["site"] for c in data["selection"]["candidates"]] == [
+        "LOCAL-BACKBONE",
+        "LOCAL-FEDERATED",
+        "LOCAL-BACKBONE-2",
+    ]
     assert main(["plan", "single_vm", "--site", "federated", "--set", "num_cpus=32"]) == 4
     assert "No site" in capsys.readouterr().out
     assert main(["plan", "single_vm", "--no-sites", "--json"]) == 0

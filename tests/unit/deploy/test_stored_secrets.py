@@ -62,7 +62,7 @@ def failed_deploy(tmp_path, monkeypatch, capsys):
     state = tmp_path / "state"
     monkeypatch.setenv("INFN_CLOUD_STATE_DIR", str(state))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setenv("INFN_CLOUD_FAIL_SITES", "LOCAL-BACKBONE,LOCAL-FEDERATED")
+    monkeypatch.setenv("INFN_CLOUD_FAIL_SITES", "LOCAL-BACKBONE,LOCAL-FEDERATED,LOCAL-BACKBONE-2")
     monkeypatch.delenv("INFN_CLOUD_VAULT_ADDR", raising=False)
     template = tmp_path / "app.yaml"
     template.write_text(TEMPLATE)
