@@ -154,6 +154,28 @@ def test_live_sizes_win_over_the_registry_for_a_flavor_of_the_same_name(registry
     assert medium.disk_gb == 40  # the registry says 20
 
 
+def test_a_service_without_limits_keeps_the_registry_values_for_its_keys(
+    registry, tmp_path, monkeypatch, state
+):
+    with Replay("signals_no_cinder", "signals") as r:
+        monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(clouds_yaml(tmp_path, r.base)))
+        out = gather(registry)["OS-A"]
+    assert out.status == UP
+    assert "volumes" not in out.limits and out.limits["instances"] == 10
+    assert out.free(registry.site("OS-A").quotas)["volume_gb"] == 1000  # the registry's
+    assert len(out.warnings) == 1 and out.warnings[0].startswith(
+        "Cinder limits: not available (GET /limits: HTTP 404"
+    )
+
+
+def test_refused_credentials_fall_back_to_the_registry(registry, tmp_path, monkeypatch, state):
+    with Replay("signals_auth_refused", "signals") as r:
+        monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(clouds_yaml(tmp_path, r.base)))
+        out = gather(registry)["OS-A"]
+    assert (out.status, out.source) == (UNKNOWN, "registry")
+    assert out.reason.startswith("health probe: credentials refused")
+
+
 # ------------------------------------------------------------------ health probe
 def _closed_port() -> int:
     s = socket.socket()
