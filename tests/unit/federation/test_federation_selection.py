@@ -28,7 +28,7 @@ def _gpu_plan(plan, model="T4", gpus=1):
 
 def test_auto_prefers_higher_sla_and_lists_fallback(plan, local):
     sel = select_sites(plan, local)
-    assert [c.site for c in sel.candidates] == ["LOCAL-BACKBONE", "LOCAL-FEDERATED"]
+    assert [c.site for c in sel.candidates] == ["LOCAL-BACKBONE", "LOCAL-FEDERATED", "LOCAL-BACKBONE-2"]
     assert sel.rejected == {}
     best = sel.best
     assert best.project == "local"
@@ -51,7 +51,7 @@ def test_policy_federated_and_backbone(plan, local):
     assert [c.site for c in sel.candidates] == ["LOCAL-FEDERATED"]
     assert "policy federated wants a federated site" in sel.rejected["LOCAL-BACKBONE"]
     sel = select_sites(plan, local, policy="backbone")
-    assert [c.site for c in sel.candidates] == ["LOCAL-BACKBONE"]
+    assert [c.site for c in sel.candidates] == ["LOCAL-BACKBONE", "LOCAL-BACKBONE-2"]
 
 
 def test_named_site_and_region(plan, infn):
@@ -109,7 +109,7 @@ def test_replicated_storage_only_on_backbone(plan, infn, local):
     sel = select_sites(rep, infn, group="admins/cygno")
     assert {c.kind for c in sel.candidates} == {"backbone"}
     assert "replicated_object_storage (backbone sites only)" in sel.rejected["RECAS-BARI"]
-    assert [c.site for c in select_sites(rep, local).candidates] == ["LOCAL-BACKBONE"]
+    assert [c.site for c in select_sites(rep, local).candidates] == ["LOCAL-BACKBONE", "LOCAL-BACKBONE-2"]
 
 
 def test_missing_image_and_ubuntu_warning(plan, local, make_registry):
@@ -168,7 +168,7 @@ def test_template_placement_names_region_or_kind_and_policy_type_is_ignored(plan
     placed["placement"] = {"sites": ["local"], "regions": [], "policy": "infn.cloud.policies.Placement"}
     sel = select_sites(placed, local)
     assert sel.policy == "auto"
-    assert [c.site for c in sel.candidates] == ["LOCAL-BACKBONE", "LOCAL-FEDERATED"]
+    assert [c.site for c in sel.candidates] == ["LOCAL-BACKBONE", "LOCAL-FEDERATED", "LOCAL-BACKBONE-2"]
     with pytest.raises(NoSiteError) as info:
         select_sites(placed, infn, group="admins/cygno")
     assert "RECAS-BARI: the template's placement policy allows only local" in info.value.details
