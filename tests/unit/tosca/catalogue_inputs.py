@@ -18,6 +18,11 @@ OTHER_MODE_INPUTS: dict[str, dict] = {
         "oauth_client_id": "jupyterhub-client",
         "oauth_client_secret": "client-secret-from-iam",
         "iam_groups": ["users"],
+        "notebook_storage": "s3",
+        "s3_endpoint": "http://s3.example.org:8080",
+        "s3_bucket": "notebooks",
+        "s3_access_key": "hub:notebooks",
+        "s3_secret_key": "s3-secret-key",
     },
     "sync_share": {
         "s3_endpoint": "https://s3.example.org",
