@@ -142,6 +142,7 @@ class SiteSignals:
             candidate.warnings.append(
                 f"live signals unavailable ({self.reason}): registry quotas, flavors and images used"
             )
+            _unverified_capacity(candidate)
             return
         age = self.age_s()
         when = "just now" if age is None or age < 1 else f"{age:.0f} s ago"
@@ -160,6 +161,20 @@ class SiteSignals:
             missing = sorted({i.image for i in site.images if i.image not in live})
             if missing:
                 candidate.warnings.append(f"registry images not on the site: {', '.join(missing)}")
+
+
+def _unverified_capacity(candidate) -> None:
+    """Registry quotas of a site that could not be asked are placeholders: their capacity points
+    are capped at half (as selection scores speed without history), so a site whose capacity was
+    read ranks above one with the same SLA that only claims more. Called before the ranking sort."""
+    from infn_cloud.federation.selection import WEIGHTS
+
+    parts = candidate.score_parts
+    if "capacity" not in parts or parts["capacity"] <= WEIGHTS["capacity"] / 2:
+        return
+    parts["capacity"] = round(WEIGHTS["capacity"] / 2, 2)
+    candidate.score = round(sum(parts.values()), 2)
+    candidate.reasons.append("capacity not verified with the site: half the capacity points")
 
 
 def _merge_flavors(site: Site, live: list[dict]) -> list[Flavor]:

@@ -8,6 +8,7 @@ a fake usage(). The real cloud: tests/integration/openstack/test_signals.py.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -174,6 +175,28 @@ def test_refused_credentials_fall_back_to_the_registry(registry, tmp_path, monke
         out = gather(registry)["OS-A"]
     assert (out.status, out.source) == (UNKNOWN, "registry")
     assert out.reason.startswith("health probe: credentials refused")
+
+
+def test_a_site_whose_capacity_was_read_outranks_one_that_only_claims_more(make_registry, plan):
+    reg = load_registry(make_registry({"OS-A": _os_site(), "OS-B": _os_site("OS-B", cloud="absent")}))
+    live = sig_mod.SiteSignals(
+        "OS-A", "openstack", UP, limits={"instances": 20, "cores": 40, "ram_mb": 81920}, used={"instances": 2}
+    )
+    unknown = sig_mod.SiteSignals(
+        "OS-B", "openstack", UNKNOWN, source="registry", reason="no clouds.yaml entry"
+    )
+    assert select_sites(plan, reg, group="users").best.site == "OS-A"  # equal: the name decides
+    sel = select_sites(plan, reg, group="users", signals={"OS-A": live, "OS-B": unknown})
+    assert [c.site for c in sel.candidates] == ["OS-A", "OS-B"]
+    b = sel.candidates[1]
+    assert b.score_parts["capacity"] == 12.5  # half of 25: its 50 placeholder servers are a claim
+    assert "capacity not verified with the site: half the capacity points" in b.reasons
+    swapped = {
+        "OS-B": dataclasses.replace(live, site="OS-B"),
+        "OS-A": dataclasses.replace(unknown, site="OS-A"),
+    }
+    sel = select_sites(plan, reg, group="users", signals=swapped)
+    assert [c.site for c in sel.candidates] == ["OS-B", "OS-A"]
 
 
 # ------------------------------------------------------------------ health probe
