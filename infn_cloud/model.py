@@ -166,6 +166,8 @@ class SiteCandidate:
     score_parts: dict[str, float] = field(default_factory=dict)
     # Compute node -> site, for a candidate spanning backbone sites; empty: every node on ``site``.
     node_sites: dict[str, str] = field(default_factory=dict)
+    # Spanning candidates: site -> its region, identity provider, project, nodes, demand, score.
+    per_site: dict[str, dict] = field(default_factory=dict)
 
     @classmethod
     def for_site(cls, site: str) -> SiteCandidate:
@@ -200,6 +202,7 @@ class SiteCandidate:
             "reasons": list(self.reasons),
             "warnings": list(self.warnings),
             **({"node_sites": dict(self.node_sites)} if self.node_sites else {}),
+            **({"per_site": {k: dict(v) for k, v in self.per_site.items()}} if self.per_site else {}),
         }
 
     @classmethod

@@ -89,6 +89,8 @@ def plan_with_sites(args: argparse.Namespace, plan: dict, print_plan, emit) -> i
         emit(args, data, human)
         return EXIT_NO_SITE
     data = dict(plan, selection=dict(describe_selection(selection), signals=summary(signals)))
+    best = selection.best
+    data["compute"] = {n: dict(c, site=best.site_of(n)) for n, c in (plan.get("compute") or {}).items()}
 
     def human(d):
         print_plan(plan)

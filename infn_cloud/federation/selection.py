@@ -10,6 +10,14 @@ Filters, in order (the first failing one is the reason a site is rejected):
   5. every compute node gets an image for its OS and the smallest flavor satisfying its CPUs,
      RAM, disk and GPUs (GPU flavors are never used for nodes that ask for no GPU);
   6. the total demand with those flavors fits the site's quotas.
+Per-node placement (docs/federation.md "Backbone vs federated"): when the template places its
+compute nodes differently (the plan's ``placement.nodes``: the policies targeting each node) or
+asks for distinct sites (``placement.spread``), filter 2 applies node by node. A candidate is
+one site hosting every node or, on the registry's backbone only, several backbone sites each
+hosting some nodes (``SiteCandidate.node_sites``): each such site must fit its nodes' share
+of the demand. Spanning candidates are made only when the template asks for distinct sites, or
+places nodes differently and no single site can host every node, and the policy is not one site
+or federated; federated sites never share a deployment.
 Ranking (score 0..100): SLA priority (40), free capacity left after placement (25), recent
 failure rate (20) and mean deploy time (10) from history, user preference from the plan's
 placement order (5). Ties break on SLA priority, then site name, so equal input gives equal
@@ -18,6 +26,7 @@ output.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +50,9 @@ class Selection:
     group: str
     candidates: list[SiteCandidate]
     rejected: dict[str, str]
+    # Per compute node, the sites it fits and why not the others: only when the template places
+    # its nodes differently (per-node policies, distinct sites).
+    nodes: dict[str, dict] | None = None
 
     @property
     def best(self) -> SiteCandidate:
@@ -96,25 +108,60 @@ def _site_matches(site: Site, token) -> bool:
     return token in (site.name.lower(), site.kind) or token in (r.lower() for r in site.regions)
 
 
-def _check_policy(site: Site, policy: str, plan: Plan) -> str:
-    """The region to use on this site, or raise _Reject."""
-    placement = plan.placement or {}
+def _allowed_regions(site: Site, policy: str, placement: dict, node: str | None = None) -> list[str]:
+    """The regions of this site a placement allows (best first), or raise _Reject."""
     wanted_sites = placement.get("sites") or []
     wanted_regions = placement.get("regions") or []
+    of = f" for node {node}" if node else ""
     if policy in ("backbone", "federated") and site.kind != policy:
         raise _Reject(f"policy {policy} wants a {policy} site, this one is {site.kind}")
     if policy not in POLICIES and policy != site.name and policy not in site.regions:
         raise _Reject(f"policy names {policy}, which is neither this site nor one of its regions")
     if wanted_sites and not any(_site_matches(site, w) for w in wanted_sites):
-        raise _Reject(f"the template's placement policy allows only {', '.join(map(str, wanted_sites))}")
+        names = ", ".join(f"'{p}'" for p in placement.get("policies") or [])
+        by = f"placement polic{'ies' if ', ' in names else 'y'} {names}" if names else "placement policy"
+        verb = "allow" if ", " in names else "allows"
+        raise _Reject(f"the template's {by} {verb} only {', '.join(map(str, wanted_sites))}{of}")
     if policy in site.regions:
-        return policy
+        return [policy]
     if wanted_regions:
         regions = [r for r in site.regions if r in wanted_regions]
         if not regions:
-            raise _Reject(f"the template's placement policy wants region {', '.join(wanted_regions)}")
-        return regions[0]
-    return site.regions[0]
+            raise _Reject(f"the template's placement policy wants region {', '.join(wanted_regions)}{of}")
+        return regions
+    return list(site.regions)
+
+
+def _check_policy(site: Site, policy: str, plan: Plan) -> str:
+    """The region to use on this site, or raise _Reject."""
+    node_placement = _node_placement(plan)
+    if not node_placement:
+        return _allowed_regions(site, policy, plan.placement or {})[0]
+    common: list[str] | None = None
+    for node in sorted(node_placement):
+        regions = _allowed_regions(site, policy, node_placement[node], node)
+        common = regions if common is None else [r for r in common if r in regions]
+    if not common:
+        raise _Reject("the template's placement policies want different regions of this site")
+    return common[0]
+
+
+def _node_placement(plan: Plan) -> dict[str, dict]:
+    """Per compute node, the placement of the policies targeting it (empty: all nodes alike)."""
+    nodes = (plan.placement or {}).get("nodes") or {}
+    return {n: p for n, p in nodes.items() if n in plan.compute} if isinstance(nodes, dict) else {}
+
+
+def _spread(plan: Plan) -> list[dict]:
+    """Groups of compute nodes the template wants on distinct sites (DistinctSites policies)."""
+    groups = []
+    for item in (plan.placement or {}).get("spread") or []:
+        nodes = [n for n in item.get("nodes") or [] if n in plan.compute]
+        if len(nodes) > 1:
+            groups.append(
+                {"policy": item.get("policy"), "nodes": nodes, "required": item.get("required", True)}
+            )
+    return groups
 
 
 def _check_capabilities(site: Site, compute: dict[str, ComputeNode]) -> None:
@@ -304,13 +351,18 @@ def select_sites(
         )
     policy = _resolve_policy(policy, plan, registry)
     compute = _plan_compute(plan)
+    spread = _spread(plan)
     candidates: list[SiteCandidate] = []
     rejected: dict[str, str] = {}
+    usable: dict[str, Site] = {}  # sites as selection sees them now (live signals applied)
     for name in sorted(registry.sites):
         live = (signals or {}).get(name) if registry.sites[name].enabled else None
         try:
             site = registry.sites[name] if live is None else live.apply(registry.sites[name])
-            candidates.append(_evaluate(site, plan, compute, group, policy, history))
+            usable[name] = site
+            candidate = _evaluate(site, plan, compute, group, policy, history)
+            _check_spread(candidate, spread)
+            candidates.append(candidate)
         except (_Reject, SiteDown) as exc:
             rejected[name] = str(exc)
             continue
@@ -318,39 +370,274 @@ def select_sites(
             live.annotate(candidates[-1], registry.sites[name])
     sla = {n: s.sla_priority for n, s in registry.sites.items()}
     candidates.sort(key=lambda c: (-c.score, -sla[c.site], c.site))
-    if not candidates:
-        raise NoSiteError(
-            f"no site can host this deployment (policy {policy}, group {group})",
-            details=[f"{site}: {reason}" for site, reason in rejected.items()],
+    nodes: dict[str, dict] | None = None
+    if _node_placement(plan) or spread:
+        nodes = _node_fits(usable, plan, compute, group, policy)
+    spanning: list[SiteCandidate] = []
+    why_not_spanning: list[str] = []
+    # Across sites only when the template places nodes differently or wants distinct sites, and
+    # the policy leaves a choice of sites (not one site, not federated).
+    may_span = (spread or nodes) and policy not in registry.sites and policy != "federated"
+    if may_span and (spread or not candidates):
+        spanning, why_not_spanning = _spanning(
+            registry, usable, plan, compute, group, policy, history, spread
         )
-    return Selection(policy=policy, group=group, candidates=candidates, rejected=rejected)
+        for candidate in spanning:
+            for name in candidate.sites:
+                live = (signals or {}).get(name)
+                if live is not None:
+                    live.annotate(candidate, registry.sites[name])
+    # Spanning candidates come first when the template asks for distinct sites (then the single
+    # sites it allows as a preference only); otherwise they are there only when no site alone fits.
+    candidates = [*spanning, *candidates]
+    if not candidates:
+        details = [f"{site}: {reason}" for site, reason in rejected.items()]
+        details += why_not_spanning
+        raise NoSiteError(
+            f"no site can host this deployment (policy {policy}, group {group})", details=details
+        )
+    return Selection(policy=policy, group=group, candidates=candidates, rejected=rejected, nodes=nodes)
+
+
+def _check_spread(candidate: SiteCandidate, spread: list[dict]) -> None:
+    """One site for every node: refused when the template requires distinct sites, else warned."""
+    for item in spread:
+        text = f"placement policy '{item['policy']}' wants {', '.join(item['nodes'])} on distinct sites"
+        if item["required"]:
+            raise _Reject(f"{text}: one site cannot host them")
+        candidate.warnings.append(f"{text} (a preference): all on {candidate.site}")
+
+
+def _evaluate_node(site: Site, plan: Plan, name: str, node: ComputeNode, group: str, policy: str):
+    """(regions, idp, project, image, image warning, flavor) of one node at one site, or _Reject."""
+    if not site.enabled:
+        raise _Reject("site is disabled in the registry")
+    placement = _node_placement(plan).get(name) or (plan.placement or {})
+    regions = _allowed_regions(site, policy, placement, name)
+    found = site.project_for(group)
+    if found is None:
+        raise _Reject(f"group '{group}' has no project here")
+    _check_capabilities(site, {name: node})
+    image, warning = _choose_image(site, name, node)
+    flavor = _choose_flavor(site, name, node)
+    return regions, found[0], found[1], image, warning, flavor
+
+
+def _node_fits(sites: dict[str, Site], plan: Plan, compute: dict, group: str, policy: str) -> dict:
+    """Per compute node: the sites it fits alone and why each other site does not."""
+    fits: dict[str, dict] = {}
+    for name, node in compute.items():
+        entry: dict = {"sites": [], "rejected": {}}
+        for site_name, site in sites.items():
+            try:
+                _evaluate_node(site, plan, name, node, group, policy)
+                entry["sites"].append(site_name)
+            except _Reject as exc:
+                entry["rejected"][site_name] = str(exc)
+        fits[name] = entry
+    return fits
+
+
+MAX_ASSIGNMENTS = 20000  # node -> site assignments tried for a spanning placement
+
+
+def _spanning(registry, sites, plan, compute, group, policy, history, spread):
+    """Candidates placing the nodes over two or more backbone sites, best first, one per set of
+    sites; and the lines saying why there are none."""
+    backbone = [n for n in registry.backbone_sites() if n in sites]
+    names = list(compute)
+    if len(backbone) < 2:
+        why = (
+            "the registry declares no backbone"
+            if not registry.backbone_sites()
+            else "fewer than two backbone sites are up"
+        )
+        return [], [f"no placement across sites: {why} (only backbone sites share a deployment)"]
+    options: dict[str, dict[str, tuple]] = {n: {} for n in names}
+    problems: list[str] = []
+    for name in names:
+        for site_name in backbone:
+            try:
+                options[name][site_name] = _evaluate_node(
+                    sites[site_name], plan, name, compute[name], group, policy
+                )
+            except _Reject as exc:
+                problems.append(f"across backbone sites: node {name} cannot go to {site_name}: {exc}")
+    homeless = [n for n in names if not options[n]]
+    if homeless:
+        outside = _outside_backbone(registry, sites, plan, compute, group, policy, homeless)
+        return [], [*problems, *outside]
+    best: dict[frozenset, tuple] = {}
+    tried = 0
+    # Ties break on SLA priority, then the registry's backbone order.
+    rank = {n: (-sites[n].sla_priority, i) for i, n in enumerate(backbone)}
+    for choice in itertools.product(*(sorted(options[n], key=rank.__getitem__) for n in names)):
+        tried += 1
+        if tried > MAX_ASSIGNMENTS:
+            problems.append(f"across backbone sites: stopped after {MAX_ASSIGNMENTS} node placements tried")
+            break
+        assignment = dict(zip(names, choice, strict=True))
+        used = frozenset(choice)
+        if len(used) < 2:
+            continue
+        clash = next((g for g in spread if len({assignment[n] for n in g["nodes"]}) < len(g["nodes"])), None)
+        if clash is not None and clash["required"]:
+            continue
+        try:
+            candidate = _spanning_candidate(sites, plan, compute, assignment, options, history)
+        except _Reject as exc:
+            problems.append(f"across backbone sites ({_assignment_text(assignment)}): {exc}")
+            continue
+        if clash is not None:
+            candidate.warnings.append(
+                f"placement policy '{clash['policy']}' wants {', '.join(clash['nodes'])} on distinct "
+                "sites (a preference): not all of them are"
+            )
+        kept = best.get(used)  # the first of equal scores: the tie-break order above
+        if kept is None or candidate.score > kept[0].score:
+            best[used] = (candidate,)
+    found = sorted((c for (c,) in best.values()), key=lambda c: (-c.score, [rank[s] for s in c.sites]))
+    if found:
+        return found, []
+    return [], problems or ["across backbone sites: no placement fits"]
+
+
+def _assignment_text(assignment: dict[str, str]) -> str:
+    by_site: dict[str, list[str]] = {}
+    for node, site in assignment.items():
+        by_site.setdefault(site, []).append(node)
+    return ", ".join(f"{', '.join(nodes)} at {site}" for site, nodes in by_site.items())
+
+
+def _outside_backbone(registry, sites, plan, compute, group, policy, homeless) -> list[str]:
+    """Why nodes that fit only outside the backbone make a placement across sites impossible."""
+    lines = []
+    for name in homeless:
+        elsewhere = []
+        for site_name, site in sites.items():
+            try:
+                _evaluate_node(site, plan, name, compute[name], group, policy)
+                elsewhere.append(f"{site_name} ({site.kind})")
+            except _Reject:
+                continue
+        if elsewhere:
+            lines.append(
+                f"node {name} fits only at {', '.join(elsewhere)}: federated sites never share a deployment, "
+                f"only the backbone ({', '.join(registry.backbone_sites())}) does"
+            )
+        else:
+            lines.append(f"node {name} fits at no site (the reasons are given per site)")
+    return lines
+
+
+def _spanning_candidate(sites, plan, compute, assignment, options, history) -> SiteCandidate:
+    """One placement over several backbone sites: each site fits its nodes' share of the demand."""
+    used = list(dict.fromkeys(assignment.values()))
+    per_site: dict[str, dict] = {}
+    parts_sum: dict[str, float] = {}
+    reasons = [f"spans the backbone: {_assignment_text(assignment)}"]
+    warnings: list[str] = []
+    total = dict.fromkeys(QUOTA_KEYS, 0)
+    regions: dict[str, str] = {}
+    for site_name in used:
+        site = sites[site_name]
+        mine = {n: compute[n] for n in compute if assignment[n] == site_name}
+        _check_capabilities(site, mine)
+        common: list[str] | None = None
+        for n in mine:
+            allowed = options[n][site_name][0]
+            common = allowed if common is None else [r for r in common if r in allowed]
+        if not common:
+            raise _Reject(f"{site_name}: the nodes placed there want different regions")
+        regions[site_name] = common[0]
+        flavors = {n: options[n][site_name][5] for n in mine}
+        demand = _demand(mine, flavors)
+        try:
+            free = _check_quotas(site, demand)
+        except _Reject as exc:
+            raise _Reject(f"{site_name} cannot hold its share ({', '.join(mine)}): {exc}") from None
+        score, parts, site_reasons = _score(site, free, history, plan)
+        for key, value in parts.items():
+            parts_sum[key] = parts_sum.get(key, 0.0) + value
+        reasons += [f"{site_name}: {r}" for r in site_reasons]
+        for key in QUOTA_KEYS:
+            total[key] += demand[key]
+        _, idp, project, _, _, _ = options[next(iter(mine))][site_name]
+        per_site[site_name] = {
+            "region": regions[site_name],
+            "identity_provider": idp,
+            "project": project,
+            "nodes": list(mine),
+            "demand": demand,
+            "score": score,
+        }
+    for n in compute:
+        warning = options[n][assignment[n]][4]
+        if warning:
+            warnings.append(warning)
+    parts = {k: round(v / len(used), 2) for k, v in parts_sum.items()}
+    first = assignment[next(iter(compute))]
+    main = sites[first]
+    return SiteCandidate(
+        site=first,
+        kind=main.kind,
+        driver=main.driver,
+        score=round(sum(parts.values()), 2),
+        region=regions[first],
+        identity_provider=per_site[first]["identity_provider"],
+        project=per_site[first]["project"],
+        flavors={n: options[n][assignment[n]][5].to_dict() for n in compute},
+        images={n: options[n][assignment[n]][3] for n in compute},
+        demand=total,
+        reasons=reasons,
+        warnings=warnings,
+        score_parts=parts,
+        node_sites=dict(assignment),
+        per_site=per_site,
+    )
 
 
 def describe_selection(selection: Selection) -> dict[str, Any]:
     """JSON-ready summary for `infn-cloud plan --json`: chosen site, why, and every rejection."""
     best = selection.candidates[0] if selection.candidates else None
-    return {
+    data = {
         "policy": selection.policy,
         "group": selection.group,
         "chosen": best.to_dict() if best else None,
         "candidates": [c.to_dict() for c in selection.candidates],
         "rejected": dict(selection.rejected),
     }
+    if selection.nodes is not None:
+        data["nodes"] = {
+            n: {"sites": list(e["sites"]), "rejected": dict(e["rejected"])}
+            for n, e in selection.nodes.items()
+        }
+    return data
 
 
 def format_selection(selection: Selection) -> str:
     """Human-readable text of a selection (the plan command prints this)."""
     lines: list[str] = []
     best = selection.candidates[0]
-    lines.append(
-        f"Site: {best.site} ({best.kind}, region {best.region}, project {best.project}) "
-        f"score {best.score}  [policy {selection.policy}, group {selection.group}]"
-    )
+    if best.node_sites:
+        lines.append(
+            f"Sites: {' + '.join(best.sites)} (one deployment across the backbone) score {best.score}  "
+            f"[policy {selection.policy}, group {selection.group}]"
+        )
+        for name in best.sites:
+            part = best.per_site.get(name) or {}
+            lines.append(f"  {name}: region {part.get('region')}, project {part.get('project')}")
+    else:
+        lines.append(
+            f"Site: {best.site} ({best.kind}, region {best.region}, project {best.project}) "
+            f"score {best.score}  [policy {selection.policy}, group {selection.group}]"
+        )
     lines.append(f"  why: {'; '.join(best.reasons)}")
     for node in sorted(best.flavors):
         f, i = best.flavors[node], best.images[node]
+        where = f" at {best.node_sites[node]}" if node in best.node_sites else ""
         lines.append(
-            f"  {node}: flavor {f['name']} ({f['vcpus']} CPU, {f['ram_mb']} MB, {f['disk_gb']} GB"
+            f"  {node}{where}: flavor {f['name']} ({f['vcpus']} CPU, {f['ram_mb']} MB, {f['disk_gb']} GB"
             f"{', ' + str(f['gpus']) + ' GPU ' + (f['gpu_model'] or '') if f['gpus'] else ''}), "
             f"image {i['image']}"
         )
@@ -359,9 +646,16 @@ def format_selection(selection: Selection) -> str:
     if len(selection.candidates) > 1:
         lines.append("Fallback sites, in order:")
         for c in selection.candidates[1:]:
-            lines.append(f"  {c.site} ({c.kind}) score {c.score}: {'; '.join(c.reasons)}")
+            lines.append(f"  {' + '.join(c.sites)} ({c.kind}) score {c.score}: {'; '.join(c.reasons)}")
     if selection.rejected:
         lines.append("Rejected sites:")
         for site, reason in selection.rejected.items():
             lines.append(f"  {site}: {reason}")
+    if selection.nodes:
+        lines.append("Sites each node fits alone:")
+        for node, entry in selection.nodes.items():
+            lines.append(f"  {node}: {', '.join(entry['sites']) or 'none'}")
+            for site, reason in entry["rejected"].items():
+                if selection.rejected.get(site) != reason:  # said above already
+                    lines.append(f"    not {site}: {reason}")
     return "\n".join(lines)

@@ -627,8 +627,11 @@ def _placement(analysis, resolver, compute: list[str]) -> dict:
                 }
             )
         if not targets:
-            general.append({"policy": name, **own})
+            if own["sites"] or own["regions"]:
+                general.append({"policy": name, **own})
             continue
+        if not (own["sites"] or own["regions"] or any(k in own for k in _PER_NODE_KEYS)):
+            continue  # places nothing (a DistinctSites policy alone): the node keeps the general one
         for node in covered:
             per_node[node].setdefault("policies", []).append({"policy": name, **own})
     nodes: dict[str, dict] = {}

@@ -1078,10 +1078,11 @@ def _check_outputs(analysis: Analysis) -> None:
 
 
 # Placement properties site selection reads (infn_cloud/federation/selection.py, via the plan's
-# `placement`); any other is kept in the analysis and warned about.
-PLACEMENT_USED = ("sites", "site", "regions", "region")
+# `placement`, per target node); any other is kept in the analysis and warned about.
+PLACEMENT_USED = ("sites", "site", "regions", "region", "required")
 _PLACEMENT_UNUSED = {
-    "sla_id": "site selection ranks the registry's sites by their SLA priority; an SLA id is not used",
+    "sla_id": "it is kept per node in the plan, but site selection ranks the registry's sites by "
+    "their SLA priority and matches no SLA id",
     "availability_zone": "site selection picks a site and region; nodes are not placed in an "
     "availability zone",
 }
@@ -1186,14 +1187,16 @@ def _placed_nodes(analysis: Analysis, targets: list) -> set:
 
 
 def _warn_placement(analysis: Analysis, placements: list) -> None:
-    """Say what site selection does not use: it places the whole deployment at one site and reads
-    only the sites/regions properties."""
+    """Say what site selection does not use: it reads only the sites/regions properties, each
+    compute node gets the policies targeting it (else the ones without targets), and several
+    policies on one node are merged."""
     registry = analysis.template.registry
     computes = sorted(
         name
         for name, body in analysis.template.node_templates.items()
         if isinstance(body, dict) and registry.is_a("node_types", body.get("type"), "tosca.nodes.Compute")
     )
+    placing: dict[str, list] = {c: [] for c in computes}
     for kept, policy, pos in placements:
         subject = f"policy '{kept['name']}'"
         properties = policy.get("properties") if isinstance(policy.get("properties"), dict) else {}
@@ -1209,25 +1212,21 @@ def _warn_placement(analysis: Analysis, placements: list) -> None:
                 value=properties[key],
                 rule="placement",
             )
-        targets = kept["targets"]
-        covered = _placed_nodes(analysis, targets)
-        uncovered = [c for c in computes if targets and c not in covered]
-        if uncovered:
+        if not any(properties.get(k) for k in ("sites", "site", "regions", "region")):
+            continue  # places nothing: never merged with another
+        covered = _placed_nodes(analysis, kept["targets"]) if kept["targets"] else None
+        for compute in computes:
+            if covered is None or compute in covered:
+                placing[compute].append((kept, pos, covered is None))
+    for compute, found in placing.items():
+        targeted = [item for item in found if not item[2]] or found
+        if len(targeted) > 1:
+            names = ", ".join(f"'{kept['name']}'" for kept, _pos, _general in targeted)
             analysis.sink.warn(
                 analysis.file,
-                position(policy, "targets") if "targets" in policy else pos,
-                subject,
-                f"targets {', '.join(targets)} only, but site selection places the whole deployment "
-                f"at one site: its sites/regions apply to {', '.join(uncovered)} too",
+                targeted[1][1],
+                "policies",
+                f"{len(targeted)} placement policies ({names}) place node '{compute}': they are "
+                "merged, it goes to a site allowed by any of them",
                 rule="placement",
             )
-    if len(placements) > 1:
-        names = ", ".join(f"'{kept['name']}'" for kept, _policy, _pos in placements)
-        analysis.sink.warn(
-            analysis.file,
-            placements[1][2],
-            "policies",
-            f"{len(placements)} placement policies ({names}) are merged: the deployment goes to one "
-            "site allowed by any of them",
-            rule="placement",
-        )

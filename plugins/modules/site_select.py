@@ -90,6 +90,19 @@ site:
   returned: success
   type: str
   sample: LOCAL-BACKBONE
+sites:
+  description: The sites the deployment uses, O(site) first (several only across the backbone).
+  returned: success
+  type: list
+  elements: str
+  sample: [BACKBONE-CNAF, BACKBONE-BARI]
+node_sites:
+  description:
+    - Compute node -> site, when the deployment spans backbone sites (one object storage region
+      per site); empty when every node goes to O(site). C(placement) holds it too.
+  returned: success
+  type: dict
+  sample: {server_a: BACKBONE-CNAF, server_b: BACKBONE-BARI}
 placement:
   description:
     - The best candidate (region, project, flavor and image per compute node, demand, score,
@@ -204,6 +217,8 @@ def main():
     module.exit_json(
         changed=False,
         site=selection.best.site,
+        sites=selection.best.sites,
+        node_sites=dict(selection.best.node_sites),
         placement=described["chosen"],
         candidates=described["candidates"],
         rejected=described["rejected"],
