@@ -444,13 +444,13 @@ MAX_ASSIGNMENTS = 20000  # node -> site assignments tried for a spanning placeme
 def _spanning(registry, sites, plan, compute, group, policy, history, spread):
     """Candidates placing the nodes over two or more backbone sites, best first, one per set of
     sites; and the lines saying why there are none."""
-    backbone = [n for n in registry.backbone_sites() if n in sites]
+    backbone = [n for n in registry.backbone_sites() if n in sites and sites[n].enabled]
     names = list(compute)
     if len(backbone) < 2:
         why = (
             "the registry declares no backbone"
             if not registry.backbone_sites()
-            else "fewer than two backbone sites are up"
+            else "fewer than two backbone sites are enabled and up"
         )
         return [], [f"no placement across sites: {why} (only backbone sites share a deployment)"]
     options: dict[str, dict[str, tuple]] = {n: {} for n in names}
