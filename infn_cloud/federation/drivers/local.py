@@ -163,8 +163,15 @@ class LocalDriver(Driver):
         return self._json("ps", "-a", *filters, "--format", "json")
 
     def _volumes(self, *labels: str) -> list[dict]:
-        filters = [arg for label in labels for arg in ("--filter", f"label={label}")]
-        return self._json("volume", "ls", *filters, "--format", "json")
+        """Volumes carrying every one of these labels. `podman volume ls` ORs repeated label
+        filters (podman 4.3), unlike `ps`: one filter there, the others checked here."""
+        filters = ["--filter", f"label={labels[0]}"] if labels else []
+        wanted = [label.split("=", 1) for label in labels[1:]]
+        return [
+            v
+            for v in self._json("volume", "ls", *filters, "--format", "json")
+            if all((v.get("Labels") or {}).get(key) == value for key, value in wanted)
+        ]
 
     def _mine(self, deployment_id: str) -> tuple[str, str]:
         """Label filters of this deployment's resources on this site (a deployment spanning
