@@ -189,7 +189,7 @@ class Lifecycle:
         causes: list[str] = []
         for candidate in candidates:
             try:
-                return attempts.run(candidate, resume=candidate.site == resume_site)
+                return attempts.run(candidate, resume=",".join(candidate.sites) == resume_site)
             except AttemptFailed as failed:
                 causes.append(f"{candidate.site} ({failed.phase}): {failed.cause}")
         self.state.update(
@@ -253,17 +253,31 @@ class Lifecycle:
         )
 
     def _resume_site(self, deployment: Deployment, registry) -> str | None:
-        """The recorded site, when the deployment's nodes still exist there."""
-        from infn_cloud.federation import get_driver
+        """The recorded site (sites joined with "," across backbone sites), when the
+        deployment's nodes still exist there."""
+        return deployment.site if self._candidate_at(deployment, registry) is not None else None
 
-        if not deployment.site or deployment.site not in registry.sites:
+    def _candidate_at(self, deployment: Deployment, registry) -> SiteCandidate | None:
+        """Where the nodes are, found from the recorded site(s) alone: a candidate for that
+        site, with each node of another site in ``node_sites``; None when no node exists."""
+        from infn_cloud.federation.drivers import site_driver
+
+        names = [n for n in (deployment.site or "").split(",") if n]
+        if not names or any(n not in registry.sites for n in names):
             return None
-        try:
-            existing = get_driver(registry.sites[deployment.site]).describe(deployment.id)
-        except InfnCloudError as exc:
-            self.view.message(f"   cannot look at {deployment.site}: {exc.message}")
+        node_sites: dict[str, str] = {}
+        for name in names:
+            try:
+                existing = site_driver(registry, name).describe(deployment.id)
+            except InfnCloudError as exc:
+                self.view.message(f"   cannot look at {name}: {exc.message}")
+                return None
+            node_sites.update(dict.fromkeys(existing.get("nodes") or {}, name))
+        if not node_sites:
             return None
-        return deployment.site if existing.get("nodes") else None
+        return SiteCandidate(
+            site=names[0], node_sites={node: site for node, site in node_sites.items() if site != names[0]}
+        )
 
     def _retry_candidates(
         self, deployment: Deployment, plan: dict, registry, resume_site
@@ -287,9 +301,10 @@ class Lifecycle:
                 raise
         if resume_site:
             # The site that holds the nodes first; its capacity check counted them as "others".
-            first = next((c for c in candidates if c.site == resume_site), None)
-            first = first or SiteCandidate.for_site(resume_site)
-            candidates = [first, *[c for c in candidates if c.site != resume_site]]
+            # Across backbone sites, the candidate is where the nodes are (node_sites).
+            first = next((c for c in candidates if ",".join(c.sites) == resume_site), None)
+            first = first or self._candidate_at(deployment, registry) or SiteCandidate.for_site(resume_site)
+            candidates = [first, *[c for c in candidates if ",".join(c.sites) != resume_site]]
         return candidates
 
     def _take_over(self, deployment_id: str) -> None:
@@ -363,7 +378,8 @@ class Lifecycle:
 
     def _deprovision(self, deployment_id: str, registry_dir, sites: list[str]) -> tuple[list[str], list[str]]:
         """Remove what each site holds of the deployment: (what was removed, problems)."""
-        from infn_cloud.federation import get_driver, load_registry
+        from infn_cloud.federation import load_registry
+        from infn_cloud.federation.drivers import site_driver
 
         removed: list[str] = []
         problems: list[str] = []
@@ -378,7 +394,8 @@ class Lifecycle:
                 continue
             try:
                 removed += [
-                    f"{name}: {r}" for r in get_driver(site).delete(deployment_id, progress=self.view)
+                    f"{name}: {r}"
+                    for r in site_driver(registry, name).delete(deployment_id, progress=self.view)
                 ]
             except InfnCloudError as exc:
                 problems.append(f"{name}: {exc.message}")
