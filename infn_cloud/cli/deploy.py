@@ -58,7 +58,7 @@ def _timeouts(args: argparse.Namespace) -> Timeouts:
 
 def _print_result(view: dict) -> None:
     print_record(view)
-    if view["status"] == "CREATE_COMPLETE":
+    if view["status"] in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
         print(f"\nNext: infn-cloud outputs {view['id']}  |  infn-cloud delete {view['id']}")
 
 
