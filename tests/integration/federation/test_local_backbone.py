@@ -3,9 +3,10 @@
 A two-node plan (HTCondor master on LOCAL-BACKBONE, one worker on LOCAL-BACKBONE-2):
 each container is on its site's network and on the backbone network, the worker's
 private_ip is its backbone address, the master reaches the worker's sshd by name across
-sites, the flavor's CPU and memory are the containers' cgroup limits, delete leaves nothing
-of it on either site, and a forced failure at one site (INFN_CLOUD_FAIL_SITES) removes what
-the other made.
+sites, the flavor's CPU and memory are the containers' cgroup limits, retry's resume finds
+the nodes on both sites, delete (the lifecycle's, site by site) leaves nothing of it on
+either site and nothing of another deployment is touched, and a forced failure at one site
+(INFN_CLOUD_FAIL_SITES) removes what the other made.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ import shutil
 import subprocess
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from prereq import require
 
+from infn_cloud.deploy.lifecycle import Lifecycle
 from infn_cloud.errors import OperationFailed
 from infn_cloud.federation import get_driver, load_registry, select_sites
 from infn_cloud.federation.drivers import backbone_network, driver_for
@@ -142,17 +145,32 @@ def test_flavor_cpu_and_memory_are_container_limits(spanning, plan_and_placement
         assert int(inside) == flavor["ram_mb"] * 2**20
 
 
-def test_delete_leaves_nothing_on_either_site(registry, plan_and_placement):
+def test_retry_finds_both_sites_and_delete_leaves_nothing_on_either(registry, plan_and_placement, tmp_path):
     plan, placement = plan_and_placement
     deployment_id = f"itest-{uuid.uuid4().hex[:8]}"
     driver = driver_for(registry, placement)
+    lifecycle = Lifecycle(SimpleNamespace(directory=tmp_path))
+    # the record as an attempt across both sites leaves it (site "A,B"), e.g. after kill -9
+    record = SimpleNamespace(id=deployment_id, site=f"{A},{B}")
+    neighbour = f"itest-{uuid.uuid4().hex[:8]}"  # another deployment's volume on site A
+    labels = (f"org.infn.cloud.deployment={neighbour}", f"org.infn.cloud.site={A}")
+    _podman("volume", "create", *(f"--label={label}" for label in labels), neighbour)
     try:
         driver.create(deployment_id, plan, placement)
         assert len(_labelled(deployment_id)["containers"]) == 2
-        # as `infn-cloud delete` does it: site by site, each driver from the registry alone
-        for site in (A, B):
-            get_driver(registry.site(site), backbone_network=backbone_network(registry)).delete(deployment_id)
+        assert len(_labelled(deployment_id)["volumes"]) == 1  # the master's /scratch
+        # retry resumes where the nodes are, on both sites, with the worker still on B
+        assert lifecycle._resume_site(record, registry) == f"{A},{B}"
+        resumed = lifecycle._candidate_at(record, registry)
+        assert (resumed.site, resumed.node_sites) == (A, {"htc_wn_server": B})
+        # `infn-cloud delete`: site by site, each driver from the registry alone
+        removed, problems = lifecycle._deprovision(deployment_id, registry.path, [A, B])
+        assert problems == []
+        assert f"{A}: container/{deployment_id}-htc-master-server-0" in removed
+        assert f"{B}: container/{deployment_id}-htc-wn-server-0" in removed
         assert _labelled(deployment_id) == {"containers": [], "volumes": []}
+        assert lifecycle._resume_site(record, registry) is None
+        assert _labelled(neighbour)["volumes"] == [neighbour], "delete removed another deployment's volume"
         # the networks go with their last container (others' deployments may still use them)
         for network in (
             "infn-cloud-local-backbone",
@@ -163,6 +181,7 @@ def test_delete_leaves_nothing_on_either_site(registry, plan_and_placement):
             assert users is None or (users and not any(u.startswith(deployment_id) for u in users))
     finally:
         _cleanup(registry, deployment_id)
+        subprocess.run(["podman", "volume", "rm", "--force", neighbour], capture_output=True, check=False)
 
 
 def test_failure_at_one_site_cleans_both(registry, plan_and_placement, monkeypatch):
