@@ -407,6 +407,13 @@ SCALE_IN_PLAYBOOK = "playbooks/scale_in.yml"
 DEFAULT_DRAIN_TIMEOUT = 600
 
 
+def has_scale_in_playbook() -> bool:
+    """Whether the collection has the drain playbook (playbooks/scale_in.yml, interfaces I4)."""
+    from infn_cloud.paths import collection_root
+
+    return (collection_root() / SCALE_IN_PLAYBOOK).is_file()
+
+
 @dataclass
 class UpdateRequest:
     deployment_id: str
@@ -828,10 +835,8 @@ class _UpdateAttempt:
         self.state.update(self.id, boundaries=boundaries)
 
     def _scale_in(self, plan: dict, resources: dict, remove: list[str]) -> None:
-        from infn_cloud.paths import collection_root
-
         drain = int(self.pending.get("drain_timeout") or DEFAULT_DRAIN_TIMEOUT)
-        if (collection_root() / SCALE_IN_PLAYBOOK).is_file():
+        if has_scale_in_playbook():
             self.view.phase("scale_in", self.site.name, f"draining {', '.join(remove)} (up to {drain} s)")
             self._playbook(
                 plan,
