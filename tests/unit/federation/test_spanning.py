@@ -2,13 +2,18 @@
 
 The two sites are in-memory drivers that keep what they "made" in a dict, so what each site
 holds after a failure is observable; driver_for is checked against the repository's local
-registry (which sites, which networks), without podman.
+registry (which sites, which networks), without podman; the inventory plugin reads a merged
+document (each host with its site, its site's role_vars).
 """
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +26,8 @@ from infn_cloud.federation.drivers.spanning import SpanningDriver
 from infn_cloud.model import SiteCandidate
 
 DEP = "dep-span-1"
+ROOT = Path(__file__).resolve().parents[3]
+DOC = ROOT / "tests" / "fixtures" / "deployments" / "htc-demo.json"
 
 
 class _Site:
@@ -189,3 +196,52 @@ def test_driver_for_refuses_a_federated_site_in_a_spanning_placement(local_regis
         driver_for(registry, candidate)
     assert "only backbone sites share a deployment" in err.value.message
     assert err.value.details == ["LOCAL-FEDERATED is a federated site"]
+
+
+def test_hosts_of_both_sites_come_out_with_their_site(tmp_path):
+    doc = json.loads(DOC.read_text())
+    nodes = doc["resources"]["nodes"]
+    a, b = MemoryDriver("LOCAL-BACKBONE"), MemoryDriver("LOCAL-BACKBONE-2")
+    a.held = {"htc_master_server": nodes["htc_master_server"]}
+    b.held = {"htc_wn_server": nodes["htc_wn_server"]}
+    span = SpanningDriver({"LOCAL-BACKBONE": a, "LOCAL-BACKBONE-2": b}, {"htc_wn_server": "LOCAL-BACKBONE-2"})
+    doc["resources"] = span.describe(doc["id"])
+    doc["site_role_vars"] = {
+        "LOCAL-BACKBONE": {"site_motd": "cnaf"},
+        "LOCAL-BACKBONE-2": {"site_motd": "bari"},
+    }
+    (tmp_path / "doc.json").write_text(json.dumps(doc))
+    inventory = tmp_path / "span.infn_cloud.yml"
+    inventory.write_text(f"plugin: infn.cloud.deployment\ndeployment_file: {tmp_path / 'doc.json'}\n")
+    proc = subprocess.run(
+        ["ansible-inventory", "-i", str(inventory), "--list"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "ANSIBLE_NOCOLOR": "1"},
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    listing = json.loads(proc.stdout)
+    # --list marks values from the document unsafe ({"__ansible_unsafe": value})
+    hostvars = {
+        host: {k: v.get("__ansible_unsafe", v) if isinstance(v, dict) else v for k, v in hv.items()}
+        for host, hv in listing["_meta"]["hostvars"].items()
+    }
+    sites = {host: hv["infn_cloud_site"] for host, hv in hostvars.items()}
+    assert sites == {
+        "htc-demo-htc-master-server-0": "LOCAL-BACKBONE",
+        "htc-demo-htc-wn-server-0": "LOCAL-BACKBONE-2",
+        "htc-demo-htc-wn-server-1": "LOCAL-BACKBONE-2",
+    }
+    assert listing["site_local_backbone"]["hosts"] == ["htc-demo-htc-master-server-0"]
+    assert listing["site_local_backbone_2"]["hosts"] == [
+        "htc-demo-htc-wn-server-0",
+        "htc-demo-htc-wn-server-1",
+    ]
+    assert {host: hv.get("site_motd") for host, hv in hostvars.items()} == {
+        "htc-demo-htc-master-server-0": "cnaf",
+        "htc-demo-htc-wn-server-0": "bari",
+        "htc-demo-htc-wn-server-1": "bari",
+    }
