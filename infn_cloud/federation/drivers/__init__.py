@@ -32,11 +32,18 @@ def get_driver(site, **options) -> Driver:
     )
 
 
+def _on_backbone(registry, name: str) -> bool:
+    """Whether the site is one of the backbone's (federation.yml ``backbone.sites``; sites of
+    kind backbone when the registry declares no backbone)."""
+    backbone = getattr(registry, "backbone", None)
+    if backbone is not None:
+        return name in backbone.sites
+    return registry.site(name).kind == "backbone"
+
+
 def backbone_network(registry) -> str:
     """The name of the network joining the backbone sites (the local driver's podman network)."""
-    backbone = getattr(registry, "backbone", None)
-    name = backbone.get("network") if isinstance(backbone, dict) else getattr(backbone, "network", None)
-    return name or DEFAULT_BACKBONE_NETWORK
+    return getattr(getattr(registry, "backbone", None), "network", None) or DEFAULT_BACKBONE_NETWORK
 
 
 def site_driver(registry, name: str, **options) -> Driver:
@@ -45,7 +52,7 @@ def site_driver(registry, name: str, **options) -> Driver:
     removes it once no container uses it). Lifecycle's delete and resume go site by site
     with it, so what a spanning deployment left is found from each site alone."""
     site = registry.site(name)
-    if site.driver == "local" and site.kind == "backbone":
+    if site.driver == "local" and _on_backbone(registry, name):
         options = {**options, "backbone_network": backbone_network(registry)}
     return get_driver(site, **options)
 
@@ -60,11 +67,13 @@ def driver_for(registry, candidate: Any, **options) -> Driver:
         raise ValidationError("placement names no site", details=["expected a candidate with `site`"])
     if len(sites) == 1:
         return get_driver(registry.site(sites[0]), **options)
-    not_backbone = [n for n in sites if registry.site(n).kind != "backbone"]
+    not_backbone = [n for n in sites if not _on_backbone(registry, n)]
     if not_backbone:
         raise ValidationError(
             f"placement across {', '.join(sites)}: only backbone sites share a deployment",
-            details=[f"{n} is a {registry.site(n).kind} site" for n in not_backbone],
+            details=[
+                f"{n} is a {registry.site(n).kind} site, not in the registry's backbone" for n in not_backbone
+            ],
         )
     drivers = {name: site_driver(registry, name, **options) for name in sites}
     return SpanningDriver(drivers, node_sites)

@@ -19,7 +19,7 @@ import pytest
 
 from infn_cloud.errors import OperationFailed, ValidationError
 from infn_cloud.federation import load_registry
-from infn_cloud.federation.drivers import DEFAULT_BACKBONE_NETWORK, driver_for
+from infn_cloud.federation.drivers import driver_for
 from infn_cloud.federation.drivers.base import Driver, empty_resources
 from infn_cloud.federation.drivers.local import LocalDriver
 from infn_cloud.federation.drivers.spanning import SpanningDriver
@@ -184,8 +184,8 @@ def test_driver_for_backbone_sites_spans_them_on_the_backbone_network(local_regi
     assert driver.sites == ["LOCAL-BACKBONE", "LOCAL-BACKBONE-2"]
     networks = {name: (d.network, d.backbone_network) for name, d in driver.drivers.items()}
     assert networks == {
-        "LOCAL-BACKBONE": ("infn-cloud-local-backbone", DEFAULT_BACKBONE_NETWORK),
-        "LOCAL-BACKBONE-2": ("infn-cloud-local-backbone-2", DEFAULT_BACKBONE_NETWORK),
+        "LOCAL-BACKBONE": ("infn-cloud-local-backbone", registry.backbone.network),
+        "LOCAL-BACKBONE-2": ("infn-cloud-local-backbone-2", registry.backbone.network),
     }
 
 
@@ -195,7 +195,7 @@ def test_driver_for_refuses_a_federated_site_in_a_spanning_placement(local_regis
     with pytest.raises(ValidationError) as err:
         driver_for(registry, candidate)
     assert "only backbone sites share a deployment" in err.value.message
-    assert err.value.details == ["LOCAL-FEDERATED is a federated site"]
+    assert err.value.details == ["LOCAL-FEDERATED is a federated site, not in the registry's backbone"]
 
 
 def test_hosts_of_both_sites_come_out_with_their_site(tmp_path):
