@@ -36,9 +36,10 @@ def _signals(args: argparse.Namespace, registry) -> dict:
     from infn_cloud.federation.signals import gather
 
     policy = getattr(args, "site", None)
+    group = getattr(args, "group", None) or registry.default_group  # ask as the group's projects
     if policy in registry.sites:  # --site SITE: only that site can be chosen, ask only it
-        return gather(registry, [policy]) if registry.sites[policy].enabled else {}
-    return gather(registry)
+        return gather(registry, [policy], group=group) if registry.sites[policy].enabled else {}
+    return gather(registry, group=group)
 
 
 def _signal_lines(signals: dict) -> list[str]:

@@ -22,9 +22,10 @@ A site that cannot be asked (no clouds.yaml entry, no openstacksdk, credentials 
 For a local site: podman's view of what runs there (the local driver's ``usage()``); podman
 not answering marks the site ``down``.
 
-Results of OpenStack sites are cached per site in ``<state dir>/signals/<SITE>.json`` (0600,
-no secrets: no token, no credentials, no endpoint) for ``ttl`` seconds (a ``down`` result for
-at most DOWN_TTL_S), so a second ``plan`` asks nothing. ``infn-cloud sites refresh`` refreshes.
+Results of OpenStack sites are cached per site (and project, when asked as a user group's) in
+``<state dir>/signals/<SITE>[@<project>].json`` (0600; no token, no credentials; a down site's
+reason may name the URL that did not answer) for ``ttl`` seconds (a ``down`` result for at most
+DOWN_TTL_S), so a second ``plan`` asks nothing. ``infn-cloud sites refresh`` refreshes.
 Every site is asked in parallel and ``gather`` returns within ``timeout`` + 1 seconds whatever
 the sites do: a site still silent then is ``down`` ("no answer within N s").
 """
@@ -32,6 +33,7 @@ the sites do: a site still silent then is ``down`` ("no answer within N s").
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import re
@@ -74,6 +76,7 @@ class SiteSignals:
     fetched_at: float | None = None
     cloud: str | None = None
     region: str | None = None
+    project: str | None = None  # the group's project the site was asked as (None: the entry's own)
     limits: dict[str, int] = field(default_factory=dict)  # quota key -> limit (-1: none)
     used: dict[str, int] = field(default_factory=dict)  # quota key -> in use (+ reserved)
     flavors: list[dict] | None = None  # Flavor.to_dict() of what the site offers
@@ -255,25 +258,59 @@ def _classify(exc: BaseException) -> tuple[str, str]:
     return DOWN, f"{type(exc).__name__}: {_short(exc)}"
 
 
+def _causes(exc: BaseException, depth: int = 6) -> list[BaseException]:
+    """The exceptions behind ``exc`` (context and cause chain), nearest first."""
+    out: list[BaseException] = []
+    current = exc.__cause__ or exc.__context__
+    while current is not None and current not in out and len(out) < depth:
+        out.append(current)
+        current = current.__cause__ or current.__context__
+    return out
+
+
 def _short(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
+    text = text.split(": HTTPConnectionPool(")[0]  # urllib3's repetition of what was just said
     return text[:200]
 
 
-def fetch_openstack(site: Site, timeout: float = DEFAULT_TIMEOUT_S, connection=None) -> SiteSignals:
-    """Ask an OpenStack site (probe, limits, flavors, images). Never raises for the site's failures."""
+def fetch_openstack(
+    site: Site, timeout: float = DEFAULT_TIMEOUT_S, connection=None, project: str | None = None
+) -> SiteSignals:
+    """Ask an OpenStack site (probe, limits, flavors, images). Never raises for the site's failures.
+
+    ``project``: the user group's project there; the driver authenticates to it (per-group
+    credentials: clouds.yaml entry ``<cloud>/<project>`` or the site's entry scoped to it), so
+    quotas and flavors are that project's."""
     from infn_cloud.federation.drivers import get_driver
     from infn_cloud.federation.drivers.openstack import ApiError
 
     start = time.monotonic()
     sig = SiteSignals(
-        site=site.name, driver=site.driver, status=UNKNOWN, cloud=site.cloud, region=site.regions[0]
+        site=site.name,
+        driver=site.driver,
+        status=UNKNOWN,
+        cloud=site.cloud,
+        region=site.regions[0],
+        project=project,
     )
-    driver = get_driver(site, connection=connection, retries=0)
+    options = {"project": project} if project else {}
+    driver = get_driver(site, connection=connection, retries=0, **options)
     try:
         conn = driver._connection()
     except InfnCloudError as exc:
         sig.reason = exc.message.removeprefix(f"site {site.name}: ")
+        # Authenticating there may have failed (the driver authorizes a project scope at once):
+        # unreachable or silent is down, refused credentials unknown. The driver raises `from
+        # None`; the causes are still chained (openstacksdk wraps keystoneauth's exception).
+        for cause in _causes(exc):
+            status, reason = _classify(cause)
+            if status == DOWN and not reason.startswith(type(cause).__name__):
+                sig.status, sig.reason = DOWN, f"health probe: {reason}"
+                break
+            if reason.startswith("credentials refused"):
+                sig.reason = f"health probe: {reason}"
+                break
         return _done(sig, start)
     session = getattr(conn, "session", None)
     if session is not None and hasattr(session, "timeout"):
@@ -402,16 +439,21 @@ def cache_dir(state_dir: str | os.PathLike | None = None) -> Path:
     return Path(state_dir or state_home()) / "signals"
 
 
-def _cache_file(directory: Path, site: str) -> Path:
+def _cache_file(directory: Path, site: str, project: str | None = None) -> Path:
     if not _SAFE_NAME.match(site):
         raise UsageError(f"site name {site!r} cannot name a cache file")
-    return directory / f"{site}.json"
+    if project is None:
+        return directory / f"{site}.json"
+    if not _SAFE_NAME.match(project):
+        project = hashlib.sha256(project.encode()).hexdigest()[:16]
+    return directory / f"{site}@{project}.json"
 
 
-def read_cache(directory: Path, site: Site) -> SiteSignals | None:
-    """The cached signals of a site when they are for its current cloud entry and region."""
+def read_cache(directory: Path, site: Site, project: str | None = None) -> SiteSignals | None:
+    """The cached signals of a site (as ``project``) when they are for its current cloud entry
+    and region."""
     try:
-        data = json.loads(_cache_file(directory, site.name).read_text(encoding="utf-8"))
+        data = json.loads(_cache_file(directory, site.name, project).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if not isinstance(data, dict) or data.get("version") != CACHE_VERSION:
@@ -420,7 +462,7 @@ def read_cache(directory: Path, site: Site) -> SiteSignals | None:
         sig = SiteSignals.from_dict(data.get("signals") or {})
     except TypeError:
         return None
-    if (sig.site, sig.cloud, sig.region) != (site.name, site.cloud, site.regions[0]):
+    if (sig.site, sig.cloud, sig.region, sig.project) != (site.name, site.cloud, site.regions[0], project):
         return None
     sig.source = "cache"
     return sig
@@ -430,7 +472,7 @@ def write_cache(directory: Path, sig: SiteSignals) -> None:
     from infn_cloud.paths import private_dir
 
     private_dir(directory, "signal cache directory")
-    path = _cache_file(directory, sig.site)
+    path = _cache_file(directory, sig.site, sig.project)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     data = {"version": CACHE_VERSION, "signals": {**dataclasses.asdict(sig), "source": "live"}}
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -478,22 +520,31 @@ def gather(
     timeout: float | None = None,
     state_dir: str | os.PathLike | None = None,
     connections: dict[str, Any] | None = None,
+    group: str | None = None,
 ) -> dict[str, SiteSignals]:
     """Signals of the registry's enabled sites (or of ``sites``), asked in parallel.
 
-    Fresh cache entries are used unless ``refresh``; what is fetched is cached. Returns within
-    ``timeout`` + 1 s: a site with no answer by then is ``down``. ``connections`` (site ->
-    openstacksdk-like connection) is for tests.
+    With a ``group``, each OpenStack site is asked as the project the group maps to there
+    (sites where it has none are left out: selection rejects them anyway); without, as the
+    site's clouds.yaml entry. Fresh cache entries are used unless ``refresh``; what is fetched
+    is cached. Returns within ``timeout`` + 1 s: a site with no answer by then is ``down``.
+    ``connections`` (site -> openstacksdk-like connection) is for tests.
     """
     ttl, timeout = settings(ttl, timeout)
     names = sites if sites is not None else [n for n, s in registry.sites.items() if s.enabled]
     directory = cache_dir(state_dir)
     out: dict[str, SiteSignals] = {}
     todo: list[Site] = []
+    projects: dict[str, str | None] = {}
     for name in names:
         site = registry.site(name)
+        if group and site.driver == "openstack":
+            found = site.project_for(group)
+            if found is None:
+                continue
+            projects[name] = found[1]
         if site.driver == "openstack" and not refresh:
-            cached = read_cache(directory, site)
+            cached = read_cache(directory, site, projects.get(name))
             if cached is not None and fresh(cached, ttl):
                 out[name] = cached
                 continue
@@ -504,7 +555,9 @@ def gather(
         try:
             if site.driver == "openstack":
                 conn = (connections or {}).get(site.name)
-                results[site.name] = fetch_openstack(site, timeout, connection=conn)
+                results[site.name] = fetch_openstack(
+                    site, timeout, connection=conn, project=projects.get(site.name)
+                )
             elif site.driver == "local":
                 results[site.name] = fetch_local(site)
             else:
@@ -534,6 +587,7 @@ def gather(
                 fetched_at=time.time(),
                 cloud=site.cloud,
                 region=site.regions[0],
+                project=projects.get(site.name),
                 elapsed_s=round(timeout + 1.0, 3),
             )
         if sig.status == UNKNOWN:

@@ -199,6 +199,26 @@ def test_a_site_whose_capacity_was_read_outranks_one_that_only_claims_more(make_
     assert [c.site for c in sel.candidates] == ["OS-B", "OS-A"]
 
 
+def test_with_a_group_each_site_is_asked_as_the_groups_project(registry, replay, state, monkeypatch):
+    from infn_cloud.federation import drivers
+
+    seen = []
+    real = drivers.get_driver
+
+    def spy(site, **options):
+        seen.append(options.get("project"))
+        return real(site, **options)
+
+    monkeypatch.setattr(drivers, "get_driver", spy)
+    out = gather(registry, group="users")["OS-A"]
+    assert (out.status, out.project, seen) == (UP, "proj", ["proj"])
+    assert (state / "signals" / "OS-A@proj.json").is_file()
+    assert not (state / "signals" / "OS-A.json").exists()
+    assert sig_mod.read_cache(state / "signals", registry.site("OS-A")) is None  # another project's
+    assert gather(registry, group="users")["OS-A"].source == "cache"
+    assert gather(registry, group="strangers") == {}  # no project there: not asked
+
+
 # ------------------------------------------------------------------ health probe
 def _closed_port() -> int:
     s = socket.socket()
@@ -230,6 +250,8 @@ def test_a_site_whose_endpoint_is_closed_is_down_and_skipped(
     sel = select_sites(plan, reg, group="users", signals=signals)
     assert sel.best.site == "LOC"
     assert sel.rejected["OS-A"].startswith("site is down (live signal): health probe: unreachable")
+    as_group = gather(reg, timeout=2, group="users", refresh=True)["OS-A"]  # scoped auth fails alike
+    assert as_group.status == DOWN and "unreachable" in as_group.reason
 
 
 def test_a_site_that_never_answers_is_down_within_the_timeout(make_registry, tmp_path, monkeypatch, state):
