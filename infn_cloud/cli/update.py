@@ -12,13 +12,34 @@ from __future__ import annotations
 import argparse
 
 from infn_cloud.cli import emit
-from infn_cloud.cli.deploy import _add_timeouts, _timeouts
 from infn_cloud.cli.deployments import add_state_argument, open_state_from_args, print_record, record_view
 from infn_cloud.cli.options import add_input_arguments, import_maps, load_inputs
-from infn_cloud.cli.view import make_view
+from infn_cloud.cli.view import add_view_arguments, make_view
+from infn_cloud.deploy.attempt import Timeouts
 from infn_cloud.deploy.lifecycle import Lifecycle
 from infn_cloud.deploy.update import DEFAULT_DRAIN_TIMEOUT, UpdateRequest
 from infn_cloud.errors import UsageError
+
+_TIMEOUTS = {
+    "provision": "seconds for new instances to be created and ready",
+    "configure": "seconds for the whole configuration run (and for scale_in after the drain)",
+    "idle": "fail a playbook run after this many seconds without output",
+}
+
+
+def _add_timeouts(parser: argparse.ArgumentParser) -> None:
+    """--provision-timeout, --configure-timeout, --idle-timeout (as deploy has them) and the view."""
+    defaults = Timeouts()
+    for name, text in _TIMEOUTS.items():
+        default = getattr(defaults, name)
+        parser.add_argument(
+            f"--{name}-timeout", type=int, default=default, metavar="S", help=f"{text} (default {default})"
+        )
+    add_view_arguments(parser)
+
+
+def _timeouts(args: argparse.Namespace) -> Timeouts:
+    return Timeouts(**{name: getattr(args, f"{name}_timeout") for name in _TIMEOUTS})
 
 
 def _print_change(lines: list[str], deployment_id: str) -> None:
