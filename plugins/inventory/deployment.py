@@ -27,8 +27,17 @@ description:
     the IM-compatible variables INFN playbooks use: C(IM_NODE_PUBLIC_IP), C(IM_NODE_PRIVATE_IP),
     C(IM_NODE_FQDN), C(IM_NODE_HOSTNAME), C(IM_NODE_DOMAIN), C(IM_NODE_NUM), C(IM_NODE_VMID),
     C(IM_NODE_CLOUD_TYPE), C(IM_INFRASTRUCTURE_ID)."
-  - Every value that comes from the deployment document or a cloud API is marked unsafe, so
-    Jinja2 in server names, metadata or TOSCA properties is never templated.
+  - "Shared values are group variables: a value every host of the deployment has is set once on
+    C(deployment_<id>); a value shared by the deployment's hosts at one site on
+    C(deployment_<id>_site_<site>) (a deployment spanning sites keeps each host's own site and
+    that site's role_vars); a value shared by the instances of one compute node template on
+    C(deployment_<id>_node_<node>). Scopes of one host share nothing. Each variable of a host is
+    defined in exactly one place, so a host sees the same variables as if all were host
+    variables; but inventory group variables rank below C(group_vars/) files, so such a file
+    can now override them. C(ansible-inventory --list --export) writes each shared value once."
+  - Every value that comes from the deployment document or a cloud API is never templated;
+    ansible-core trusts nothing an inventory plugin sets, and a cached document is untagged
+    again, so Jinja2 in server names, metadata or TOSCA properties stays text.
   - The inventory file name must end in C(infn_cloud.yml), C(infn_cloud.yaml), C(deployment.yml)
     or C(deployment.yaml); run with C(-vvv) to see why a file was declined.
 extends_documentation_fragment:
@@ -224,6 +233,62 @@ def hosts_from_document(doc):
     return out
 
 
+def _same(values):
+    first = values[0]
+    return all(v is first or v == first for v in values[1:])
+
+
+def shared_variables(doc, hosts=None):
+    """Split the variables of hosts_from_document into group and host variables.
+
+    Returns ``(group_vars, hosts)``: ``group_vars`` maps group names to the variables every host of
+    that group has with the same value, ``hosts`` is ``[(host, [groups], {own vars})]`` (the
+    groups include those holding its shared variables). Scopes, widest first: the deployment
+    (``deployment_<id>``), then the deployment's hosts at one site (``deployment_<id>_site_<site>``:
+    a deployment spanning sites keeps each host's own site and that site's role_vars), then one
+    compute node template (``deployment_<id>_node_<node>``); a scope of one host shares
+    nothing. Each variable of each host is defined
+    in exactly one place (its host or one group), so no precedence between these groups matters,
+    and the variables a host sees are exactly those hosts_from_document gives it.
+    """
+    hosts = hosts_from_document(doc) if hosts is None else hosts
+    if not hosts:
+        return {}, []
+    dep_group = group_name("deployment", doc.get("id") or (doc.get("resources") or {}).get("deployment_id"))
+    own = [dict(hostvars) for _, _, hostvars in hosts]
+    extra_groups = [[] for _ in hosts]
+    group_vars = {}
+
+    def hoist(scope_of):
+        scopes = {}
+        for i, (_, _, hostvars) in enumerate(hosts):
+            scopes.setdefault(scope_of(hostvars), []).append(i)
+        for name, members in scopes.items():
+            if len(members) < 2:  # one host: its variables stay host variables
+                continue
+            keys = set(own[members[0]])
+            for i in members[1:]:
+                keys &= own[i].keys()
+            shared = {
+                key: own[members[0]][key] for key in sorted(keys) if _same([own[i][key] for i in members])
+            }
+            if not shared:
+                continue
+            group_vars[name] = shared
+            for i in members:
+                extra_groups[i].append(name)
+                for key in shared:
+                    del own[i][key]
+
+    hoist(lambda hv: dep_group)
+    hoist(lambda hv: group_name(dep_group, "site", hv.get("infn_cloud_site")))
+    hoist(lambda hv: group_name(dep_group, "node", hv.get("infn_cloud_node")))
+    out = []
+    for i, (host, groups, _) in enumerate(hosts):
+        out.append((host, groups + [g for g in extra_groups[i] if g not in groups], own[i]))
+    return group_vars, out
+
+
 def resources_from_servers(deployment_id, servers, ssh_user=None):
     """Deployment resources (docs/federation.md) from OpenStack server documents of several clouds."""
     resources = {"deployment_id": deployment_id, "site": None, "driver": "openstack", "nodes": {}}
@@ -381,7 +446,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         doc = None
         if attempt_to_read_cache:
             try:
-                doc = self._cache[cache_key]
+                # A cache plugin may hand back strings tagged as trusted templates: untag once.
+                doc = make_unsafe(self._cache[cache_key])
             except KeyError:
                 cache_needs_update = True
         if doc is None:
@@ -391,14 +457,24 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         self._populate(doc)
 
     def _populate(self, doc):
+        # Never templated: the document and API answers are parsed by json/yaml.safe_load (no
+        # string is trusted as a template; a cached document is untagged in parse), and ansible-core
+        # (>= 2.19, meta/runtime.yml) trusts nothing an inventory plugin sets unless the plugin
+        # declares trusted_by_default. Wrapping every value again cost a third of _populate.
         strict = self.get_option("strict")
         compose = self.get_option("compose")
         groups_option = self.get_option("groups")
         keyed_groups = self.get_option("keyed_groups")
         constructed = bool(compose or groups_option or keyed_groups)
-        for host, groups, hostvars in hosts_from_document(doc):
-            host = make_unsafe(host)
-            hostvars = make_unsafe(hostvars)  # once, recursively, for set_variable and constructed alike
+        group_vars, hosts = shared_variables(doc)
+        # Values every host of a scope shares are set once, on the scope's group: 5,000 hosts
+        # then cost a few thousand set_variable calls instead of ~100,000, and
+        # `ansible-inventory --list --export` (what AWX imports) writes them once.
+        for group, variables in group_vars.items():
+            self.inventory.add_group(group)
+            for key, value in variables.items():
+                self.inventory.set_variable(group, key, value)
+        for host, groups, hostvars in hosts:
             self.inventory.add_host(host)
             for group in groups:
                 self.inventory.add_group(group)
@@ -406,6 +482,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             for key, value in hostvars.items():
                 self.inventory.set_variable(host, key, value)
             if constructed:  # core sanitises group names and applies strict consistently
-                self._set_composite_vars(compose, hostvars, host, strict=strict)
-                self._add_host_to_composed_groups(groups_option, hostvars, host, strict=strict)
-                self._add_host_to_keyed_groups(keyed_groups, hostvars, host, strict=strict)
+                allvars = {}
+                for group in groups:
+                    allvars.update(group_vars.get(group) or {})
+                allvars.update(hostvars)
+                self._set_composite_vars(compose, allvars, host, strict=strict)
+                self._add_host_to_composed_groups(groups_option, allvars, host, strict=strict)
+                self._add_host_to_keyed_groups(keyed_groups, allvars, host, strict=strict)
