@@ -5,6 +5,8 @@ sites (never on federated ones)."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -286,3 +288,22 @@ def test_object_storage_replication_spans_the_local_backbone(capsys):
         "Sites: LOCAL-BACKBONE + LOCAL-BACKBONE-2 (one deployment across the backbone)"
         in capsys.readouterr().out
     )
+
+
+def test_site_select_module_returns_the_sites_of_each_node(tmp_path):
+    plan = make_plan(ROOT / "tosca_templates/object_storage_replication.yaml")
+    registry = str(ROOT / "inventories/infn-cloud")
+    args = tmp_path / "args.json"
+    args.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {"plan": plan, "registry": registry}}))
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "plugins/modules/site_select.py"), str(args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    result = json.loads(proc.stdout)
+    assert not result.get("failed"), result
+    assert result["sites"] == ["BACKBONE-CNAF", "BACKBONE-BARI"]
+    assert result["node_sites"] == {"server_a": "BACKBONE-CNAF", "server_b": "BACKBONE-BARI"}
+    assert result["placement"]["node_sites"] == result["node_sites"]
