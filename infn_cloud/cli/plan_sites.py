@@ -98,7 +98,7 @@ def plan_with_sites(args: argparse.Namespace, plan: dict, print_plan, emit) -> i
         print_selection(selection)
         lines = _signal_lines(signals)
         if lines:
-            print("Sites selected on registry values:")
+            print("Registry values used (live signals unavailable):")
             print("\n".join(lines))
 
     emit(args, data, human)
