@@ -307,3 +307,14 @@ def test_site_select_module_returns_the_sites_of_each_node(tmp_path):
     assert result["sites"] == ["BACKBONE-CNAF", "BACKBONE-BARI"]
     assert result["node_sites"] == {"server_a": "BACKBONE-CNAF", "server_b": "BACKBONE-BARI"}
     assert result["placement"]["node_sites"] == result["node_sites"]
+
+
+def test_local_registry_refuses_a_node_on_the_federated_site_spanning(tmp_path, capsys):
+    path = _template(tmp_path, PER_NODE % ("LOCAL-FEDERATED", "LOCAL-BACKBONE-2"))
+    code = main(["plan", str(path), "--registry", str(ROOT / "inventories/local"), "--offline"])
+    out = capsys.readouterr().out
+    assert code == EXIT_NO_SITE
+    assert (
+        "node a fits only at LOCAL-FEDERATED (federated): federated sites never share a deployment, "
+        "only the backbone (LOCAL-BACKBONE, LOCAL-BACKBONE-2) does" in out
+    )
