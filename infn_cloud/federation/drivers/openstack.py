@@ -207,6 +207,7 @@ class OpenStackDriver(Driver):
         public_key: str | None = None,
         ssh_cidr: str | None = None,
         host_key_timeout: float | None = None,
+        project: str | None = None,
         **options,
     ):
         super().__init__(site, **options)
@@ -217,10 +218,36 @@ class OpenStackDriver(Driver):
         self.public_key = public_key
         self.ssh_cidr = ssh_cidr or getattr(site, "ssh_cidr", None)
         self.host_key_timeout = host_key_timeout
+        # The project the user's group maps to on this site (SiteCandidate.project): the driver
+        # authenticates to it (see _connection). None: the site's clouds.yaml entry as it is.
+        self.project: str | None = project or None
         self._region: str | None = None
         self._host_keys: dict[str, str] = {}
 
     # ------------------------------------------------------------------ plumbing
+    def cloud_entry(self) -> tuple[str, dict]:
+        """(clouds.yaml entry, auth overrides) this driver authenticates with.
+
+        Per-group credentials: with a project (the one the registry maps the user's group to on
+        this site), the entry ``<cloud>/<project>`` when clouds.yaml has one (its own user,
+        application credential or token), else the site's entry ``<cloud>`` scoped to that
+        project (Keystone then checks the entry's user has a role there). Without a project,
+        the site's entry as written.
+        """
+        cloud = self.site.cloud
+        if not self.project:
+            return cloud, {}
+        import openstack.config
+
+        per_project = f"{cloud}/{self.project}"
+        try:
+            names = set(openstack.config.OpenStackConfig().get_cloud_names())
+        except Exception:  # an unreadable clouds.yaml is reported by openstack.connect below
+            names = set()
+        if per_project in names:
+            return per_project, {}
+        return cloud, {"auth": {"project_name": self.project}}
+
     def _connection(self):
         if self._conn is None:
             try:
@@ -229,18 +256,25 @@ class OpenStackDriver(Driver):
                 raise OperationFailed(
                     "the openstack driver needs openstacksdk (pip install openstacksdk)"
                 ) from None
+            entry, overrides = self.cloud_entry()
+            scope = f" scoped to project {self.project}" if overrides else ""
             try:
-                self._conn = openstack.connect(
-                    cloud=self.site.cloud, region_name=self._region or self.site.regions[0]
+                conn = openstack.connect(
+                    cloud=entry, region_name=self._region or self.site.regions[0], **overrides
                 )
+                if self.project:
+                    conn.authorize()  # a wrong project or user is said now, before any request
             except Exception as exc:
                 raise OperationFailed(
-                    f"site {self.site.name}: cannot use clouds.yaml entry '{self.site.cloud}'",
+                    f"site {self.site.name}: cannot authenticate with clouds.yaml entry '{entry}'{scope}",
                     details=[
-                        str(exc),
-                        "credentials live in clouds.yaml (OS_CLIENT_CONFIG_FILE), never in the registry",
+                        _one_line(exc),
+                        "credentials live in clouds.yaml (OS_CLIENT_CONFIG_FILE), never in the registry; "
+                        "per group: an entry named '<cloud>/<project>' for each project of the "
+                        "registry's identity_providers (docs/federation.md, OpenStack driver)",
                     ],
                 ) from None
+            self._conn = conn
         return self._conn
 
     def _request(
@@ -334,21 +368,35 @@ class OpenStackDriver(Driver):
         self._check_test_hook()
         placement = placement_dict(placement)
         self._region = placement.get("region") or self.site.regions[0]
+        if self._conn is None and not self.project:
+            # the group's project on this site (per-group credentials); a placement across
+            # sites names each site's own in per_site
+            own = (placement.get("per_site") or {}).get(self.site.name) or {}
+            self.project = own.get("project") or placement.get("project") or None
         compute = plan.get("compute") or {}
         # Bad ports or a missing ssh_cidr are refused (exit 2) before anything is created.
         rules = {node: node_rules(self.site.name, self.ssh_cidr, node, compute[node]) for node in compute}
         self._check_compute_version()
+        self._new_servers: list[str] = []
+        existing: list[dict] = []
         try:
-            self._create(deployment_id, compute, rules, placement, progress)
+            # Idempotent (interfaces I1): what exists is kept, each node gets count - existing.
+            existing = self._servers(deployment_id)
+            self._create(deployment_id, compute, rules, placement, existing, progress)
             return self.wait(deployment_id, progress=progress)
         except (ApiError, OperationFailed) as exc:
             message = exc.message if isinstance(exc, OperationFailed) else str(exc)
             details = list(getattr(exc, "details", []))
             if isinstance(exc, ApiError) and exc.status in (403, 413) and "quota" in exc.message.lower():
                 message = f"site {self.site.name}: quota exceeded: {exc.message}"
-            self._progress(progress, f"creation failed ({message}); removing what was created")
             try:
-                removed = self.delete(deployment_id, progress=progress)
+                if existing:
+                    # Growing a deployment: only the servers this call made go, the rest stays.
+                    self._progress(progress, f"creation failed ({message}); removing the new servers")
+                    removed = self.remove_instances(deployment_id, self._new_servers, progress=progress)
+                else:
+                    self._progress(progress, f"creation failed ({message}); removing what was created")
+                    removed = self.delete(deployment_id, progress=progress)
                 details.append(f"cleaned up: {', '.join(removed) or 'nothing'}")
             except (ApiError, OperationFailed) as cleanup_exc:
                 details.append(f"cleanup failed, run delete again: {cleanup_exc}")
@@ -363,38 +411,43 @@ class OpenStackDriver(Driver):
             self._request("network", "PUT", f"/{collection}/{made['id']}/tags/{self._tag(deployment_id)}")
         return made
 
-    def _create(self, deployment_id: str, compute: dict, rules: dict, placement: dict, progress) -> None:
+    def _create(
+        self, deployment_id: str, compute: dict, rules: dict, placement: dict, existing: list[dict], progress
+    ) -> None:
         tag = self._tag(deployment_id)
+        # Servers already there, by node: their indices (kept; new ones get fresh indices).
+        have: dict[str, list[int]] = {}
+        for server in existing:
+            meta = server.get("metadata") or {}
+            have.setdefault(meta.get("infn_cloud_node", ""), []).append(int(meta.get("infn_cloud_index", 0)))
+        to_add = {
+            node: max(0, int(compute[node].get("count", 1) or 0) - len(have.get(node, [])))
+            for node in compute
+        }
+        if existing and not any(to_add.values()):
+            self._progress(progress, "every server exists already; nothing to create")
+            return
         tagging = self._neutron_tagging()
         private = self.site.networks.get("private")
         net_id = self._network_id(private) if private else None
+        groups = (
+            {g.get("name"): g for g in self._described("security-groups", deployment_id)} if existing else {}
+        )
 
         self._progress(progress, f"creating security groups infn-cloud-{deployment_id}(-<node>)")
-        members = self._labelled(
-            "security-groups", {"name": f"infn-cloud-{deployment_id}"}, deployment_id, tagging
-        )
-        # The deployment's servers reach each other on every port; nobody else through this group.
-        self._request(
-            "network",
-            "POST",
-            "/security-group-rules",
-            json_body={
-                "security_group_rule": {
-                    "security_group_id": members["id"],
-                    "direction": "ingress",
-                    "ethertype": "IPv4",
-                    "remote_group_id": members["id"],
-                }
-            },
-        )
+        members = groups.get(f"infn-cloud-{deployment_id}")
+        if members is None:
+            members = self._labelled(
+                "security-groups", {"name": f"infn-cloud-{deployment_id}"}, deployment_id, tagging
+            )
+            self._members_rule(members["id"])
         node_groups: dict[str, str] = {}
         for node in sorted(compute):
-            sg = self._labelled(
-                "security-groups",
-                {"name": f"infn-cloud-{deployment_id}-{node_slug(node)}"},
-                deployment_id,
-                tagging,
-            )
+            name = f"infn-cloud-{deployment_id}-{node_slug(node)}"
+            if name in groups:
+                node_groups[node] = groups[name]["id"]
+                continue
+            sg = self._labelled("security-groups", {"name": name}, deployment_id, tagging)
             node_groups[node] = sg["id"]
             for protocol, low, high, net in rules[node]:
                 self._request(
@@ -403,17 +456,64 @@ class OpenStackDriver(Driver):
                     "/security-group-rules",
                     json_body={"security_group_rule": _rule(sg["id"], net, protocol, low, high)},
                 )
+        self._servers_and_more(
+            deployment_id,
+            compute,
+            placement,
+            have,
+            to_add,
+            members,
+            node_groups,
+            net_id,
+            tag,
+            tagging,
+            progress,
+        )
 
+    def _members_rule(self, group_id: str) -> None:
+        # The deployment's servers reach each other on every port; nobody else through this group.
+        self._request(
+            "network",
+            "POST",
+            "/security-group-rules",
+            json_body={
+                "security_group_rule": {
+                    "security_group_id": group_id,
+                    "direction": "ingress",
+                    "ethertype": "IPv4",
+                    "remote_group_id": group_id,
+                }
+            },
+        )
+
+    def _servers_and_more(
+        self,
+        deployment_id,
+        compute,
+        placement,
+        have,
+        to_add,
+        members,
+        node_groups,
+        net_id,
+        tag,
+        tagging,
+        progress,
+    ) -> None:
         key_name = None
         public_key = self.public_key or placement.get("public_key")
         if public_key:
             key_name = f"infn-cloud-{deployment_id}"
-            self._request(
-                "compute",
-                "POST",
-                "/os-keypairs",
-                json_body={"keypair": {"name": key_name, "public_key": public_key}},
-            )
+            try:
+                self._request(
+                    "compute",
+                    "POST",
+                    "/os-keypairs",
+                    json_body={"keypair": {"name": key_name, "public_key": public_key}},
+                )
+            except ApiError as exc:
+                if exc.status != 409 or not have:  # 409: the deployment's keypair exists (growing)
+                    raise
 
         flavor_ids = self._flavor_ids()
         image_ids: dict[str, str] = {}
@@ -430,7 +530,8 @@ class OpenStackDriver(Driver):
                 raise OperationFailed(f"site {self.site.name}: no image chosen for node {node}")
             if image not in image_ids:
                 image_ids[image] = self._image_id(image)
-            for index in range(int(spec.get("count", 1) or 0)):
+            first = max(have.get(node, [-1])) + 1
+            for index in range(first, first + to_add[node]):
                 name = f"{deployment_id}-{node_slug(node)}-{index}"
                 self._progress(progress, f"creating server {name} ({flavor['name']}, {image})")
                 server = {
@@ -453,6 +554,7 @@ class OpenStackDriver(Driver):
                     json_body={"server": server},
                     microversion=COMPUTE_MICROVERSION,
                 )["server"]
+                self._new_servers.append(name)
                 created.append((node, index, spec, made))
 
         for node, index, _spec, made in created:
@@ -688,6 +790,79 @@ class OpenStackDriver(Driver):
             raise
         return True
 
+    def remove_instances(
+        self, deployment_id: str, instances: list[str], progress: Progress = None, timeout: float = 600
+    ) -> list[str]:
+        """Remove these servers with their floating IPs and volumes (interfaces I1).
+
+        The deployment's security groups, keypair and network stay. A name that is not (or no
+        longer) a server of the deployment is skipped: removing twice is fine. Through the
+        SDK's proxies (``conn.network.ips``, ``conn.compute.delete_server`` and
+        ``wait_for_delete``, ``conn.block_storage.delete_volume``).
+        """
+        from openstack import exceptions as os_exc
+
+        check_deployment_id(deployment_id)
+        wanted = set(instances)
+        servers = sorted(
+            (s for s in self._servers(deployment_id) if s.get("name") in wanted), key=lambda s: s["name"]
+        )
+        if not servers:
+            return []
+        conn = self._connection()
+        removed: list[str] = []
+        try:
+            for server in servers:
+                for port in conn.network.ports(device_id=server["id"]):
+                    for fip in conn.network.ips(port_id=port.id):
+                        conn.network.delete_ip(fip, ignore_missing=True)
+                        removed.append(f"floating_ip/{fip.floating_ip_address or fip.id}")
+                self._progress(progress, f"removing server {server['name']}")
+                conn.compute.delete_server(server["id"], ignore_missing=True)
+                removed.append(f"server/{server['name']}")
+            for server in servers:  # its volumes stay attached until the server is gone
+                try:
+                    conn.compute.wait_for_delete(
+                        conn.compute.get_server(server["id"]), interval=self.poll_interval, wait=timeout
+                    )
+                except os_exc.NotFoundException:
+                    pass
+            keys = {
+                (
+                    (s.get("metadata") or {}).get("infn_cloud_node"),
+                    (s.get("metadata") or {}).get("infn_cloud_index"),
+                )
+                for s in servers
+            }
+            for vol in self._volumes(deployment_id):
+                meta = vol.get("metadata") or {}
+                if (meta.get("infn_cloud_node"), meta.get("infn_cloud_index")) not in keys:
+                    continue
+                volume = conn.block_storage.get_volume(vol["id"])
+                if volume.status not in ("available", "error"):
+                    conn.block_storage.wait_for_status(
+                        volume,
+                        status="available",
+                        failures=["error"],
+                        interval=self.poll_interval,
+                        wait=timeout,
+                    )
+                conn.block_storage.delete_volume(vol["id"], ignore_missing=True)
+                removed.append(f"volume/{vol.get('name') or vol['id']}")
+        except os_exc.NotFoundException:
+            pass
+        except os_exc.ResourceTimeout as exc:
+            raise OperationFailed(
+                f"site {self.site.name}: removing {', '.join(sorted(wanted))}: {_one_line(exc)}",
+                details=[f"removed so far: {', '.join(removed) or 'nothing'}; run the removal again"],
+            ) from None
+        except (os_exc.SDKException, ApiError) as exc:
+            raise OperationFailed(
+                f"site {self.site.name}: removing {', '.join(sorted(wanted))} failed: {_one_line(exc)}",
+                details=[f"removed so far: {', '.join(removed) or 'nothing'}; run the removal again"],
+            ) from None
+        return removed
+
     def delete(self, deployment_id: str, progress: Progress = None, timeout: float = 600) -> list[str]:
         check_deployment_id(deployment_id)
         deleted: list[str] = []
@@ -727,6 +902,11 @@ class OpenStackDriver(Driver):
         if self._delete("compute", f"/os-keypairs/infn-cloud-{deployment_id}"):
             deleted.append(f"keypair/infn-cloud-{deployment_id}")
         return deleted
+
+
+def _one_line(exc: Exception) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
 
 
 def _is_connection_error(exc: Exception) -> bool:

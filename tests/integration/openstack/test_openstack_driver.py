@@ -32,12 +32,18 @@ from infn_cloud.federation import get_driver, load_registry, select_sites
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 ROOT = Path(__file__).resolve().parents[3]
 STATE = Path(os.environ.get("OPENSTACK_DEV_DIR") or ROOT / ".cache" / "openstack")
+CLOUD = "infn-dev"  # the site's clouds.yaml entry in the registry
+GROUPS = {"group-a": "infn-dev-a", "group-b": "infn-dev-b"}  # user group -> project on the site
+PROJECTS = GROUPS
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE2qYJ7C0ZcK3d2rZ1bW2v5l2mI0Yp8n0wZ4b1c2d3e4 test@infn"
 
 
 @pytest.fixture(scope="module")
-def cloud():
-    """The dev OpenStack (started when not running); OS_CLIENT_CONFIG_FILE points at it."""
+def cloud(tmp_path_factory):
+    """The dev OpenStack (started when not running); OS_CLIENT_CONFIG_FILE points at a
+    clouds.yaml written as an operator would for per-group credentials: the site's entry
+    ``infn-dev`` (infn-dev-a's user) and one entry per project, ``infn-dev/<project>``, each
+    with that project's own user; plus the dev cloud's own entries (admin, per project)."""
     res = subprocess.run(
         [str(ROOT / "scripts/openstack-dev.sh"), "up"],
         capture_output=True,
@@ -49,8 +55,15 @@ def cloud():
         res.returncode == 0,
         f"scripts/openstack-dev.sh up failed (exit {res.returncode}): {(res.stdout + res.stderr)[-1500:]}",
     )
+    clouds = json.loads((STATE / "clouds.yaml").read_text())["clouds"]
+    for project in PROJECTS.values():
+        clouds[f"{CLOUD}/{project}"] = clouds[project]
+    clouds[CLOUD] = clouds["infn-dev-a"]
+    path = tmp_path_factory.mktemp("clouds") / "clouds.yaml"
+    path.touch(mode=0o600)
+    path.write_text(json.dumps({"clouds": clouds}))
     old = os.environ.get("OS_CLIENT_CONFIG_FILE")
-    os.environ["OS_CLIENT_CONFIG_FILE"] = str(STATE / "clouds.yaml")
+    os.environ["OS_CLIENT_CONFIG_FILE"] = str(path)
     yield STATE
     if old is None:
         os.environ.pop("OS_CLIENT_CONFIG_FILE", None)
@@ -77,22 +90,43 @@ def plan() -> dict:
     return plan
 
 
-def _site(project: str):
+def _registry(sites: tuple[str, ...] = ("RECAS-BARI",), groups: dict[str, dict] | None = None):
+    """The INFN registry with these sites on the dev cloud: clouds.yaml entry ``infn-dev``,
+    group-a mapped to project infn-dev-a and group-b to infn-dev-b (per-group credentials).
+    RECAS-BARI's flavors (small/medium/large), images (debian-13) and networks (public,
+    private_net) exist on the dev cloud; the backbone sites are given the same."""
     registry = load_registry(ROOT / "inventories" / "infn-cloud")
-    # RECAS-BARI's flavors (small/medium/large), images (debian-13) and networks (public,
-    # private_net) exist on the dev cloud; its clouds.yaml entry is the test project's.
-    site = dataclasses.replace(registry.site("RECAS-BARI"), cloud=project, ssh_cidr="10.0.0.0/8")
-    return registry, site
+    bari = registry.site("RECAS-BARI")
+    for name in sites:
+        registry.sites[name] = dataclasses.replace(
+            registry.site(name),
+            driver="openstack",
+            cloud=CLOUD,
+            ssh_cidr="10.0.0.0/8",
+            identity_providers={"infn-cloud": dict((groups or {}).get(name) or GROUPS)},
+            regions=bari.regions,
+            flavors=bari.flavors,
+            images=bari.images,
+            networks=bari.networks,
+            ssh_user=bari.ssh_user,
+        )
+    return registry
 
 
-def _driver(project: str = "infn-dev-a", **options):
-    _registry, site = _site(project)
-    return get_driver(site, public_key=KEY, poll_interval=0.5, host_key_timeout=60, **options)
+def _driver(project: str | None = "infn-dev-a", site: str = "RECAS-BARI", **options):
+    """The driver as a new process builds it for a deployment of the group mapped to project."""
+    return get_driver(
+        _registry((site,)).site(site),
+        public_key=KEY,
+        poll_interval=0.5,
+        host_key_timeout=60,
+        project=project,
+        **options,
+    )
 
 
-def _placement(plan: dict):
-    registry, _ = _site("infn-dev-a")
-    return select_sites(plan, registry, group="admins/cygno", policy="RECAS-BARI").best
+def _placement(plan: dict, group: str = "group-a"):
+    return select_sites(plan, _registry(), group=group, policy="RECAS-BARI").best
 
 
 def _dep() -> str:
@@ -272,7 +306,7 @@ def test_over_quota_is_reported_and_cleaned_up(cloud, admin, plan):
     driver = _driver("infn-dev-b")
     try:
         with pytest.raises(OperationFailed) as err:
-            driver.create(dep, plan, _placement(plan))
+            driver.create(dep, plan, _placement(plan, "group-b"))
     finally:
         admin.set_compute_quotas(project.id, instances=20)
         driver.delete(dep)
@@ -327,17 +361,160 @@ def test_kill_9_mid_provision_then_delete(cloud, admin, plan, hooks, tmp_path):
     assert _empty(admin, dep) == {}
 
 
-def test_a_project_cannot_see_or_delete_another_projects_deployment(cloud, admin, plan):
-    """Per-group credentials: B's clouds.yaml entry neither finds nor deletes A's servers."""
-    dep = _dep()
+def test_per_group_credentials_isolate_the_groups_deployments(cloud, admin, plan):
+    """group-a's deployment lives in infn-dev-a (the registry's mapping, clouds.yaml entry
+    infn-dev/infn-dev-a), group-b's in infn-dev-b: neither sees nor deletes the other's."""
     plan["compute"] = {"htc_wn_server": plan["compute"]["htc_wn_server"]}
-    a = _driver("infn-dev-a")
+    dep_a, dep_b = _dep(), _dep()
+    # as infn-cloud deploy builds it: no project given, the placement's (the group's) is used
+    a = get_driver(_registry().site("RECAS-BARI"), public_key=KEY, poll_interval=0.5, host_key_timeout=60)
+    b = get_driver(_registry().site("RECAS-BARI"), public_key=KEY, poll_interval=0.5, host_key_timeout=60)
     try:
-        a.create(dep, plan, _placement(plan))
-        b = _driver("infn-dev-b")
-        assert b.describe(dep)["nodes"] == {}
-        assert b.delete(dep) == []
-        assert len(inventory_of(admin, dep)["servers"]) == 1
+        placement_a, placement_b = _placement(plan, "group-a"), _placement(plan, "group-b")
+        assert (placement_a.project, placement_b.project) == ("infn-dev-a", "infn-dev-b")
+        res_a = a.create(dep_a, plan, placement_a)
+        res_b = b.create(dep_b, plan, placement_b)
+        assert a.cloud_entry() == ("infn-dev/infn-dev-a", {})
+        owner = {p.id: p.name for p in admin.identity.projects()}
+        (server_a,) = res_a["nodes"]["htc_wn_server"]
+        (server_b,) = res_b["nodes"]["htc_wn_server"]
+        assert owner[admin.compute.get_server(server_a["id"]).project_id] == "infn-dev-a"
+        assert owner[admin.compute.get_server(server_b["id"]).project_id] == "infn-dev-b"
+        # B's credentials do not show A's servers, and the other way round (new processes)
+        assert _driver("infn-dev-b").describe(dep_a)["nodes"] == {}
+        assert _driver("infn-dev-a").describe(dep_b)["nodes"] == {}
+        # deleting B's id with A's credentials removes nothing; A's own delete leaves B's intact
+        assert _driver("infn-dev-a").delete(dep_b) == []
+        assert _driver("infn-dev-a").remove_instances(dep_b, [server_b["name"]]) == []
+        assert len(_driver("infn-dev-a").delete(dep_a)) > 0
+        assert _empty(admin, dep_a) == {}
+        assert inventory_of(admin, dep_b)["servers"] == [server_b["name"]]
+        assert admin.compute.get_server(server_b["id"]).status == "ACTIVE"
     finally:
-        a.delete(dep)
+        _driver("infn-dev-a").delete(dep_a)
+        _driver("infn-dev-b").delete(dep_b)
+    assert _empty(admin, dep_a) == {} and _empty(admin, dep_b) == {}
+
+
+def test_token_scoped_to_a_project_the_user_has_no_role_in_is_refused(cloud):
+    """Without an entry infn-dev/<project>, the site's entry is scoped to the group's project:
+    Keystone accepts it for the user's own project and refuses another, said clearly."""
+    site = dataclasses.replace(_registry().site("RECAS-BARI"), cloud="infn-dev-a")  # no per-project entries
+    ok = get_driver(site, project="infn-dev-a")
+    assert ok.cloud_entry() == ("infn-dev-a", {"auth": {"project_name": "infn-dev-a"}})
+    assert ok.describe(_dep())["nodes"] == {}
+    with pytest.raises(OperationFailed) as err:
+        get_driver(site, project="infn-dev-b").describe(_dep())
+    assert "cannot authenticate with clouds.yaml entry 'infn-dev-a' scoped to project infn-dev-b" in (
+        err.value.message
+    )
+    secret = json.loads((STATE / "clouds.yaml").read_text())["clouds"]["infn-dev-a"]["auth"]["password"]
+    assert secret not in str(err.value) + " ".join(err.value.details)
+
+
+def test_create_is_idempotent_and_remove_instances_takes_only_those(cloud, admin, plan):
+    """Interfaces I1 on the real cloud: a second create adds nothing and restarts nothing;
+    remove_instances removes the named servers with their floating IP and volume only; a
+    create with a larger count adds fresh indices."""
+    dep = _dep()
+    plan["compute"]["htc_wn_server"]["count"] = 2
+    driver = _driver()
+    try:
+        first = driver.create(dep, plan, _placement(plan))
+        ids = {n["name"]: n["id"] for nodes in first["nodes"].values() for n in nodes}
+        assert sorted(ids) == [
+            f"{dep}-htc-master-server-0",
+            f"{dep}-htc-wn-server-0",
+            f"{dep}-htc-wn-server-1",
+        ]
+        again = _driver().create(dep, plan, _placement(plan))
+        assert {n["name"]: n["id"] for nodes in again["nodes"].values() for n in nodes} == ids
+        assert len(inventory_of(admin, dep)["security_groups"]) == 3
+
+        master, wn1 = f"{dep}-htc-master-server-0", f"{dep}-htc-wn-server-1"
+        removed = _driver().remove_instances(dep, [master, wn1])
+        assert sorted(r.split("/")[0] for r in removed) == ["floating_ip", "server", "server", "volume"]
+        assert f"server/{master}" in removed and f"server/{wn1}" in removed
+        left = inventory_of(admin, dep)
+        assert left["servers"] == [f"{dep}-htc-wn-server-0"]
+        assert left["volumes"] == [] and left["floating_ips"] == []
+        # what the deployment shares stays: its security groups and keypair
+        assert len(left["security_groups"]) == 3 and left["keypairs"] == [f"infn-cloud-{dep}"]
+        assert _driver().remove_instances(dep, [master, wn1]) == []  # idempotent
+
+        plan["compute"]["htc_wn_server"]["count"] = 3
+        grown = _driver().create(dep, plan, _placement(plan))
+        names = sorted(n["name"] for nodes in grown["nodes"].values() for n in nodes)
+        assert names == [
+            f"{dep}-htc-master-server-0",
+            f"{dep}-htc-wn-server-0",
+            f"{dep}-htc-wn-server-1",
+            f"{dep}-htc-wn-server-2",
+        ]
+        kept = next(n for n in grown["nodes"]["htc_wn_server"] if n["index"] == 0)
+        assert kept["id"] == ids[f"{dep}-htc-wn-server-0"]  # never recreated
+        assert len(inventory_of(admin, dep)["security_groups"]) == 3  # not made twice
+        assert len(grown["volumes"]) == 1 and len(grown["floating_ips"]) == 1
+    finally:
+        driver.delete(dep)
     assert _empty(admin, dep) == {}
+
+
+def _spanning(plan: dict):
+    """(registry, candidate): the master on BACKBONE-CNAF (group-a -> infn-dev-a), the worker
+    on BACKBONE-BARI (group-a -> infn-dev-b): the dev cloud's two projects stand in for the
+    two backbone sites. The candidate is built as selection builds a spanning one (node_sites,
+    per_site with each site's project from the registry); selection itself is tested elsewhere."""
+    sites = ("BACKBONE-CNAF", "BACKBONE-BARI")
+    registry = _registry(
+        sites, {"BACKBONE-CNAF": {"group-a": "infn-dev-a"}, "BACKBONE-BARI": {"group-a": "infn-dev-b"}}
+    )
+    single = _placement(plan)
+    per_site = {}
+    for name in sites:
+        idp, project = registry.site(name).project_for("group-a")
+        per_site[name] = {
+            "region": registry.site(name).regions[0],
+            "identity_provider": idp,
+            "project": project,
+        }
+    candidate = dataclasses.replace(
+        single,
+        site=sites[0],
+        kind="backbone",
+        region=per_site[sites[0]]["region"],
+        project=per_site[sites[0]]["project"],
+        node_sites={"htc_master_server": sites[0], "htc_wn_server": sites[1]},
+        per_site=per_site,
+    )
+    return registry, candidate
+
+
+def test_spanning_two_openstack_sites(cloud, admin, plan, monkeypatch):
+    """One deployment across two OpenStack backbone sites (driver_for): each node in its
+    site's project; a failure at one site cleans both; delete site by site leaves nothing."""
+    from infn_cloud.federation.drivers import driver_for, site_driver
+
+    registry, candidate = _spanning(plan)
+    owner = {p.id: p.name for p in admin.identity.projects()}
+    dep = _dep()
+    options = {"public_key": KEY, "poll_interval": 0.5, "host_key_timeout": 60}
+    try:
+        res = driver_for(registry, candidate, **options).create(dep, plan, candidate)
+        master, worker = res["nodes"]["htc_master_server"][0], res["nodes"]["htc_wn_server"][0]
+        assert (master["site"], worker["site"]) == ("BACKBONE-CNAF", "BACKBONE-BARI")
+        assert owner[admin.compute.get_server(master["id"]).project_id] == "infn-dev-a"
+        assert owner[admin.compute.get_server(worker["id"]).project_id] == "infn-dev-b"
+        assert res["sites"] == ["BACKBONE-CNAF", "BACKBONE-BARI"]
+    finally:
+        # as infn-cloud delete does it, from a new process: site by site, each with its project
+        for name, project in (("BACKBONE-CNAF", "infn-dev-a"), ("BACKBONE-BARI", "infn-dev-b")):
+            site_driver(registry, name, project=project, poll_interval=0.5).delete(dep)
+    assert _empty(admin, dep) == {}
+
+    failing = _dep()
+    monkeypatch.setenv("INFN_CLOUD_FAIL_SITES", "BACKBONE-BARI")
+    with pytest.raises(OperationFailed) as err:
+        driver_for(registry, candidate, **options).create(failing, plan, candidate)
+    assert "BACKBONE-BARI" in err.value.message + " ".join(err.value.details)
+    assert _empty(admin, failing) == {}

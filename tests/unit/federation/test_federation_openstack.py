@@ -530,6 +530,8 @@ def test_inventory_openstack_mode(tmp_path):
         )
     )
     with Replay("create_success") as replay:
+        # the scenario starts with create's look for existing servers (none): not the inventory's
+        replay.used[:2] = [True, True]
         config = clouds_yaml(tmp_path, replay.base)
         inv = tmp_path / "os.infn_cloud.yml"
         inv.write_text(
