@@ -11,8 +11,12 @@
 - every container and volume carries the labels org.infn.cloud.deployment/site/node/index, so
   ``describe``/``delete`` find them from podman alone, also after the caller crashed;
 - capacity: the site's quotas are checked against this deployment plus every container and
-  volume other deployments have on the site (podman does not enforce CPU/RAM limits here:
-  cgroup limits are not available on every host, so flavors are accounting only);
+  volume other deployments have on the site;
+- the flavor's CPU and memory are the container's limits (``--cpus`` clamped to the host's
+  cores, ``--memory``); /proc inside still shows the host (docs/federation.md);
+- a deployment spanning backbone sites (``backbone_network``, from ``drivers.driver_for``):
+  each container is on its site network and on the shared backbone network, where its
+  ``private_ip`` is; each site's driver sees only its own site's containers and volumes;
 - containers run with ``--restart=unless-stopped`` and come back with systemd after
   ``podman restart``;
 - nested containers: a node whose software runs a container engine (the plan gives it
