@@ -617,7 +617,8 @@ def _placement(analysis, resolver, compute: list[str]) -> dict:
                 if item not in bucket:
                     bucket.append(item)
         targets = body.get("targets") if isinstance(body.get("targets"), list) else []
-        covered = [c for c in compute if c in _placed_nodes(analysis, targets)] if targets else []
+        placed = _placed_nodes(analysis, targets) if targets else set()
+        covered = [c for c in compute if c in placed]
         if registry.is_a("policy_types", body.get("type"), SPREAD_POLICY):
             spread.append(
                 {
