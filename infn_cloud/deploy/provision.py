@@ -35,16 +35,20 @@ def _load_json(path: str, what: str) -> dict:
 
 
 def create(args: argparse.Namespace) -> dict:
-    from infn_cloud.federation import get_driver, load_registry
+    from infn_cloud.federation import load_registry
+    from infn_cloud.federation.drivers import driver_for
     from infn_cloud.tosca.attributes import resolve_attributes
 
     plan = _load_json(args.plan_file, "plan file")
     placement = _load_json(args.placement_file, "placement file")
     registry = load_registry(args.registry)
     site = registry.sites.get(placement.get("site"))
-    if site is None:
-        raise UsageError(f"placement names site {placement.get('site')!r}, not in the registry")
-    driver = get_driver(site, public_key=args.public_key)
+    unknown = [n for n in (placement.get("node_sites") or {}).values() if n not in registry.sites]
+    if site is None or unknown:
+        name = placement.get("site") if site is None else unknown[0]
+        raise UsageError(f"placement names site {name!r}, not in the registry")
+    # the site's driver, or one over every site of a placement across backbone sites
+    driver = driver_for(registry, placement, public_key=args.public_key)
     before = driver.describe(args.deployment_id)
     driver.create(args.deployment_id, plan, placement, progress=lambda m: print(m, file=sys.stderr))
     resources = driver.wait(args.deployment_id, None, timeout=args.timeout)
@@ -53,6 +57,8 @@ def create(args: argparse.Namespace) -> dict:
     secrets = secret_values.values(plan)
     resolved = resolve_attributes(plan, resources)
     doc = document.build(args.deployment_id, site, resolved, resources, secrets)
+    for name in resources.get("sites") or []:  # each host gets its own site's role_vars
+        doc["site_role_vars"][name] = dict(registry.sites[name].role_vars or {})
     document.write(Path(args.output), doc)
     secret_vars = doc["secret_vars"]
     hosts = [i["name"] for insts in resources["nodes"].values() for i in insts]
@@ -60,19 +66,27 @@ def create(args: argparse.Namespace) -> dict:
         "changed": not before.get("nodes"),
         "document": str(args.output),
         "site": site.name,
+        "sites": resources.get("sites") or [site.name],
         "hosts": hosts,
         "secret_vars": secret_vars,
     }
 
 
 def delete(args: argparse.Namespace) -> dict:
-    from infn_cloud.federation import get_driver, load_registry
+    from infn_cloud.federation import load_registry
+    from infn_cloud.federation.drivers import site_driver
 
     registry = load_registry(args.registry)
-    site = registry.sites.get(args.site)
-    if site is None:
-        raise UsageError(f"site {args.site} is not in the registry {args.registry}")
-    removed = get_driver(site).delete(args.deployment_id, progress=lambda m: print(m, file=sys.stderr))
+    names = [n.strip() for n in args.site.split(",") if n.strip()]  # "A,B": a deployment across sites
+    for name in names:
+        if name not in registry.sites:
+            raise UsageError(f"site {name} is not in the registry {args.registry}")
+    removed: list[str] = []
+    for name in names:
+        found = site_driver(registry, name).delete(
+            args.deployment_id, progress=lambda m: print(m, file=sys.stderr)
+        )
+        removed += [f"{name}: {r}" for r in found] if len(names) > 1 else found
     return {"changed": bool(removed), "removed": removed}
 
 

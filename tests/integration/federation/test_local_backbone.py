@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
@@ -91,60 +92,6 @@ def spanning(registry, plan_and_placement):
         _cleanup(registry, deployment_id)
 
 
-def test_each_node_on_its_site_network_and_the_backbone(spanning, registry):
-    _, driver, resources = spanning
-    assert isinstance(driver, SpanningDriver)
-    assert resources["sites"] == [A, B]
-    master = resources["nodes"]["htc_master_server"][0]
-    worker = resources["nodes"]["htc_wn_server"][0]
-    assert (master["site"], worker["site"]) == (A, B)
-    backbone = backbone_network(registry)
-    for node, site_network in (
-        (master, "infn-cloud-local-backbone"),
-        (worker, "infn-cloud-local-backbone-2"),
-    ):
-        nets = json.loads(_podman("container", "inspect", node["name"]))[0]["NetworkSettings"]["Networks"]
-        assert sorted(nets) == sorted([site_network, backbone])
-        assert node["private_ip"] == nets[backbone]["IPAddress"]
-        labels = json.loads(_podman("container", "inspect", node["name"]))[0]["Config"]["Labels"]
-        assert labels["org.infn.cloud.site"] == node["site"]
-
-
-def test_master_reaches_the_worker_of_the_other_site_by_name(spanning):
-    _, _, resources = spanning
-    master = resources["nodes"]["htc_master_server"][0]["name"]
-    worker = resources["nodes"]["htc_wn_server"][0]
-    resolved = _podman("exec", master, "getent", "hosts", worker["name"]).split()[0]
-    assert resolved == worker["private_ip"]
-    banner = _podman(
-        "exec",
-        master,
-        "python3",
-        "-c",
-        f"import socket; s = socket.create_connection(({worker['name']!r}, 22), timeout=10); "
-        "print(s.recv(64).decode())",
-    )
-    assert banner.startswith("SSH-2.0-")
-
-
-def test_flavor_cpu_and_memory_are_container_limits(spanning, plan_and_placement):
-    _, _, resources = spanning
-    _, placement = plan_and_placement
-    for node, instances in resources["nodes"].items():
-        flavor = placement.flavors[node]
-        host = json.loads(_podman("container", "inspect", instances[0]["name"]))[0]["HostConfig"]
-        assert host["NanoCpus"] == min(flavor["vcpus"], os.cpu_count()) * 10**9
-        assert host["Memory"] == flavor["ram_mb"] * 2**20
-        inside = _podman(
-            "exec",
-            instances[0]["name"],
-            "sh",
-            "-c",
-            "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max",
-        )
-        assert int(inside) == flavor["ram_mb"] * 2**20
-
-
 def test_retry_finds_both_sites_and_delete_leaves_nothing_on_either(registry, plan_and_placement, tmp_path):
     plan, placement = plan_and_placement
     deployment_id = f"itest-{uuid.uuid4().hex[:8]}"
@@ -198,3 +145,114 @@ def test_failure_at_one_site_cleans_both(registry, plan_and_placement, monkeypat
         assert _labelled(deployment_id) == {"containers": [], "volumes": []}
     finally:
         _cleanup(registry, deployment_id)
+
+
+def test_awx_provision_step_spans_both_sites_and_deletes_them(registry, plan_and_placement, tmp_path):
+    """playbooks/deploy_attempt.yml's steps: `python -m infn_cloud.deploy.provision create` with
+    site_select's placement (node_sites), then `delete --site A,B` as a failed attempt does."""
+    plan, placement = plan_and_placement
+    deployment_id = f"itest-{uuid.uuid4().hex[:8]}"
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    (tmp_path / "placement.json").write_text(json.dumps(placement.to_dict()))
+    module = [sys.executable, "-m", "infn_cloud.deploy.provision"]
+    registry_args = ["--registry", str(registry.path)]
+    try:
+        created = subprocess.run(
+            [
+                *module,
+                "create",
+                "--plan-file",
+                str(tmp_path / "plan.json"),
+                "--placement-file",
+                str(tmp_path / "placement.json"),
+                "--deployment-id",
+                deployment_id,
+                "--output",
+                str(tmp_path / "deployment.json"),
+                "--timeout",
+                "120",
+                *registry_args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert created.returncode == 0, created.stderr
+        assert json.loads(created.stdout)["sites"] == [A, B]
+        doc = json.loads((tmp_path / "deployment.json").read_text())
+        assert sorted(doc["site_role_vars"]) == [A, B]
+        sites = {i["name"]: i["site"] for nodes in doc["resources"]["nodes"].values() for i in nodes}
+        assert sites == {
+            f"{deployment_id}-htc-master-server-0": A,
+            f"{deployment_id}-htc-wn-server-0": B,
+        }
+        deleted = subprocess.run(
+            [*module, "delete", "--site", f"{A},{B}", "--deployment-id", deployment_id, *registry_args],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert deleted.returncode == 0, deleted.stderr
+        removed = json.loads(deleted.stdout)["removed"]
+        assert f"{B}: container/{deployment_id}-htc-wn-server-0" in removed
+        assert _labelled(deployment_id) == {"containers": [], "volumes": []}
+    finally:
+        _cleanup(registry, deployment_id)
+
+
+# The shared deployment (module fixture) last: the tests above each make and remove their own,
+# so the site never holds two of this module's deployments at once.
+def test_each_node_on_its_site_network_and_the_backbone(spanning, registry):
+    _, driver, resources = spanning
+    assert isinstance(driver, SpanningDriver)
+    assert resources["sites"] == [A, B]
+    master = resources["nodes"]["htc_master_server"][0]
+    worker = resources["nodes"]["htc_wn_server"][0]
+    assert (master["site"], worker["site"]) == (A, B)
+    backbone = backbone_network(registry)
+    for node, site_network in (
+        (master, "infn-cloud-local-backbone"),
+        (worker, "infn-cloud-local-backbone-2"),
+    ):
+        nets = json.loads(_podman("container", "inspect", node["name"]))[0]["NetworkSettings"]["Networks"]
+        assert sorted(nets) == sorted([site_network, backbone])
+        assert node["private_ip"] == nets[backbone]["IPAddress"]
+        labels = json.loads(_podman("container", "inspect", node["name"]))[0]["Config"]["Labels"]
+        assert labels["org.infn.cloud.site"] == node["site"]
+
+
+def test_master_reaches_the_worker_of_the_other_site_by_name(spanning):
+    _, _, resources = spanning
+    master = resources["nodes"]["htc_master_server"][0]["name"]
+    worker = resources["nodes"]["htc_wn_server"][0]
+    resolved = _podman("exec", master, "getent", "hosts", worker["name"]).split()[0]
+    assert resolved == worker["private_ip"]
+    banner = _podman(
+        "exec",
+        master,
+        "python3",
+        "-c",
+        f"import socket; s = socket.create_connection(({worker['name']!r}, 22), timeout=10); "
+        "print(s.recv(64).decode())",
+    )
+    assert banner.startswith("SSH-2.0-")
+
+
+def test_flavor_cpu_and_memory_are_container_limits(spanning, plan_and_placement):
+    _, _, resources = spanning
+    _, placement = plan_and_placement
+    for node, instances in resources["nodes"].items():
+        flavor = placement.flavors[node]
+        host = json.loads(_podman("container", "inspect", instances[0]["name"]))[0]["HostConfig"]
+        assert host["NanoCpus"] == min(flavor["vcpus"], os.cpu_count()) * 10**9
+        assert host["Memory"] == flavor["ram_mb"] * 2**20
+        inside = _podman(
+            "exec",
+            instances[0]["name"],
+            "sh",
+            "-c",
+            "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max",
+        )
+        assert int(inside) == flavor["ram_mb"] * 2**20
