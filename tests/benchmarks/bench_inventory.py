@@ -333,7 +333,7 @@ def real_nova(args, tmp: Path, empty: Path) -> int:
         clouds_file = tmp / "real-clouds.yaml"
         clouds_file.touch(mode=0o600)
         clouds_file.write_text(json.dumps({"clouds": {deployment: cloud}}))
-        conn = openstack.connect(cloud=deployment, load_yaml_config=False, **cloud)
+        conn = openstack.connect(load_yaml_config=False, load_envvars=False, **cloud)
         flavor = conn.compute.find_flavor("small")
         image = conn.image.find_image("debian-12")
         network = conn.network.find_network("private_net")
