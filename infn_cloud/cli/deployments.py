@@ -46,7 +46,11 @@ def record_view(record: dict) -> dict:
     resources = record.get("resources") or {}
     nodes = {
         node: [
-            {k: inst.get(k) for k in ("name", "id", "status", "private_ip", "public_ip", "flavor")}
+            {
+                **{k: inst.get(k) for k in ("name", "id", "status", "private_ip", "public_ip", "flavor")},
+                # A deployment across backbone sites has one per instance (drivers/spanning.py).
+                "site": inst.get("site") or resources.get("site"),
+            }
             for inst in instances
         ]
         for node, instances in (resources.get("nodes") or {}).items()
