@@ -618,7 +618,7 @@ class OpenStackDriver(Driver):
             f"attach volume {name}",
             self._connection().compute.create_volume_attachment,
             server_id,
-            volume_id=volume.id,
+            volume,
         )
 
     def _floating_ip(self, deployment_id: str, server_id: str, tagging, progress: Progress) -> None:

@@ -29,7 +29,11 @@ from prereq import require
 from infn_cloud.errors import OperationFailed
 from infn_cloud.federation import get_driver, load_registry, select_sites
 
-pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore::PendingDeprecationWarning"),  # openstacksdk RemovedInSDK*
+]
 ROOT = Path(__file__).resolve().parents[3]
 STATE = Path(os.environ.get("OPENSTACK_DEV_DIR") or ROOT / ".cache" / "openstack")
 CLOUD = "infn-dev"  # the site's clouds.yaml entry in the registry
