@@ -77,9 +77,14 @@ class _Resolver:
         instances = sorted(
             (self.resources.get("nodes") or {}).get(compute) or [], key=lambda i: i.get("index", 0)
         )
+        # Across backbone sites each instance has its site's driver (resources["drivers"]).
+        drivers = self.resources.get("drivers") or {}
         driver = self.resources.get("driver")
         try:
-            values = [_instance_value(attribute, inst, node, driver) for inst in instances]
+            values = [
+                _instance_value(attribute, inst, node, drivers.get(inst.get("site"), driver))
+                for inst in instances
+            ]
         except KeyError:
             self.warnings.append(f"get_attribute {json.dumps(args)}: attribute {attribute} is not known")
             return None

@@ -104,3 +104,15 @@ def test_declared_scalable_node_gives_a_list_even_at_count_one():
     assert resolve_outputs(plan, _resources(n_wn=1))["wn_ips"] == "10.0.0.10"  # not declared scalable
     plan["compute"]["wn"]["scalable"] = True
     assert resolve_outputs(plan, _resources(n_wn=1))["wn_ips"] == ["10.0.0.10"]
+
+
+def test_across_backbone_sites_each_instance_uses_its_site_driver():
+    """A deployment spanning sites (driver "spanning") resolves public_address per instance
+    with the driver of the instance's site: local instances fall back to the private address,
+    OpenStack ones without a public IP do not."""
+    res = _resources(driver="spanning")
+    res["drivers"] = {"LOCAL-BACKBONE": "local", "BACKBONE-CNAF": "openstack"}
+    res["nodes"]["cm"][0].update(public_ip=None, site="LOCAL-BACKBONE")
+    assert resolve_outputs(_plan(), res)["cm_public"] == "10.0.0.1"
+    res["nodes"]["cm"][0]["site"] = "BACKBONE-CNAF"
+    assert resolve_outputs(_plan(), res)["cm_public"] is None
