@@ -460,16 +460,15 @@ class Updater:
         from infn_cloud.deploy.attempt import Timeouts
         from infn_cloud.deploy.redaction import Redactor, redact_plan
         from infn_cloud.errors import ValidationError
-        from infn_cloud.tosca import make_plan, secret_values
+        from infn_cloud.tosca import secret_values
 
         timeouts = request.timeouts or Timeouts()
         record = self.state.get(request.deployment_id)
         deployment_id = record["id"]
         self._check_updatable(record)
         secrets = self.lc._load_secrets(deployment_id)
-        template = self._template(record, secrets)
         inputs = self._merge_inputs(record, request.inputs, secrets)
-        target = make_plan(template, inputs, import_map=request.import_map)
+        target, template = self._plan(record, inputs, secrets, request.import_map)
         new_secrets = secret_values.values(target)
         all_secrets = {**secrets, **new_secrets}
         self.view.redact = Redactor(all_secrets).text
@@ -545,32 +544,53 @@ class Updater:
             details=[hint],
         )
 
-    def _template(self, record: dict, secrets: dict[str, str]) -> str:
-        """The deployment's template file, if it still says what was deployed."""
+    def _plan(self, record: dict, inputs, secrets: dict[str, str], import_map) -> tuple[dict, str]:
+        """(the plan of the new inputs, the template path): planned from the template text the
+        record keeps (what was deployed), even when the catalogue file changed since."""
+        import shutil
+        import tempfile
         from pathlib import Path
 
-        from infn_cloud.deploy.redaction import redact_template_text
+        from infn_cloud.deploy.redaction import redact_template_text, unredact
         from infn_cloud.errors import ValidationError
+        from infn_cloud.tosca import make_plan
 
         path = Path(record["template"])
-        replace = (
-            "update keeps a deployment's template: to use another one, deploy it and then "
-            f"infn-cloud delete {record['id']}"
-        )
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ValidationError(
-                f"deployment {record['id']}: its template {path} cannot be read ({exc.strerror})",
-                details=[replace],
-            ) from None
         stored = record.get("template_text")
-        if stored is not None and redact_template_text(text, secrets) != stored:
-            raise ValidationError(
-                f"deployment {record['id']}: its template {path} changed since it was deployed",
-                details=[f"a template change is refused; {replace}"],
-            )
-        return str(path)
+        try:
+            current = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            current = None
+            if stored is None:
+                raise ValidationError(
+                    f"deployment {record['id']}: its template {path} cannot be read ({exc.strerror}) "
+                    "and the record keeps no copy of it",
+                    details=[f"deploy the template again, then infn-cloud delete {record['id']}"],
+                ) from None
+        if stored is None or (current is not None and redact_template_text(current, secrets) == stored):
+            return make_plan(str(path), inputs, import_map=import_map), str(path)
+        # The file changed (a newer catalogue) or is gone: plan the recorded text, in a copy of
+        # its folder so that relative imports resolve. The text has secret markers, never values:
+        # secret inputs are given explicitly and the plan's markers are filled in afterwards.
+        self.view.message(f"   {path.name} changed since the deploy: planning the template recorded with it")
+        folder = Path(tempfile.mkdtemp(prefix="infn-cloud-update-"))
+        try:
+            copy = folder / "templates"
+            if path.parent.is_dir():
+                shutil.copytree(path.parent, copy, ignore=shutil.ignore_patterns(".*", "__pycache__"))
+            copy.mkdir(exist_ok=True)
+            (copy / path.name).write_text(stored, encoding="utf-8")
+            try:
+                plan = unredact(make_plan(str(copy / path.name), inputs, import_map=import_map), secrets)
+            except ValidationError as exc:  # name the deployment's template, not the copy
+                raise ValidationError(
+                    exc.message.replace(str(copy / path.name), f"{path} (as deployed)"),
+                    details=[line.replace(str(copy / path.name), str(path)) for line in exc.details],
+                ) from None
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        plan["template"] = str(path)
+        return plan, str(path)
 
     def _merge_inputs(self, record: dict, new, secrets: dict[str, str]):
         """The stored inputs (secret markers filled from the secret store) with the new ones

@@ -248,17 +248,21 @@ def test_a_deployment_being_deployed_is_refused_untouched(env):
     assert env.state.get(dep) == before and env.runs.calls == []
 
 
-def test_a_changed_template_is_refused(env):
+def test_the_template_recorded_at_deploy_is_used_when_the_catalogue_file_changed(env):
     dep = _deployed(env, 1)
-    env.state.conn.execute(
-        "UPDATE deployments SET template_text = template_text || '# edited' WHERE id = ?", (dep,)
-    )
+    recorded = env.state.get(dep)["template_text"].replace("in_range: [0, 50]", "in_range: [0, 2]")
+    assert recorded != env.state.get(dep)["template_text"]
+    env.state.conn.execute("UPDATE deployments SET template_text = ? WHERE id = ?", (recorded, dep))
 
     with pytest.raises(ValidationError) as refused:
-        Lifecycle(env.state).update(UpdateRequest(dep, inputs={"num_execute_nodes": 2}))
+        Lifecycle(env.state).update(UpdateRequest(dep, inputs={"num_execute_nodes": 3}))
+    ok = Lifecycle(env.state).update(UpdateRequest(dep, inputs={"num_execute_nodes": 2}))
 
-    assert "changed since it was deployed" in refused.value.message
-    assert env.state.get(dep)["status"] == "CREATE_COMPLETE"
+    assert f"{TEMPLATE} (as deployed) is not valid" in refused.value.message
+    assert refused.value.details == ["inputs: input 'num_execute_nodes' value 3: violates in_range [0, 2]"]
+    assert ok.applied and len(_executes(env, dep)) == 2
+    assert env.state.get(dep)["plan"]["template"] == TEMPLATE
+    assert SECRET not in str(env.state.get(dep))
 
 
 def test_a_refused_change_exits_with_what_to_do_and_touches_nothing(env):
