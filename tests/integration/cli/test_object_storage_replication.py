@@ -1,9 +1,10 @@
-"""End to end: object_storage_replication deployed once with its defaults on the local site.
+"""End to end: object_storage_replication with both regions on ONE site (site_a = site_b).
 
-Two storage nodes, one Swift ring with one region per node (both on the one local site today).
-The tests share that deployment: the outputs, an object written through region A's S3
-endpoint read through region B's (and the other way), the object's copy on region B's own disk,
-and delete leaving nothing behind.
+Its default (one region on each backbone site) is tested by test_backbone.py; this module keeps
+the single-site form a user gets by naming one site for both inputs. Two storage nodes, one
+Swift ring with one region per node, on LOCAL-BACKBONE only. The tests share that deployment:
+the outputs, an object written through region A's S3 endpoint read through region B's (and the
+other way), and delete leaving nothing behind.
 """
 
 from __future__ import annotations
@@ -17,11 +18,16 @@ from conftest import delete_and_assert_clean, read_secrets, s3_client
 
 pytestmark = pytest.mark.integration
 
+SITE = "LOCAL-BACKBONE"
+
 
 @pytest.fixture(scope="module")
 def replicated(module_cli):
-    rc, data = module_cli.deploy("object_storage_replication")
+    rc, data = module_cli.deploy(
+        "object_storage_replication", "--set", f"site_a={SITE}", "--set", f"site_b={SITE}"
+    )
     assert rc == 0, data
+    assert data["site"] == SITE and {n[0].get("site", SITE) for n in data["nodes"].values()} <= {SITE}, data
     rc, shown = module_cli.json("outputs", data["id"], "--show-secrets")
     assert rc == 0, shown
     return module_cli, data, shown["outputs"]
