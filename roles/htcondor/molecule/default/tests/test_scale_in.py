@@ -18,16 +18,17 @@ import testinfra
 
 CM, DRAINED, KEPT = "htcondor-cm", "htcondor-exec1", "htcondor-exec2"
 ROOT = Path(__file__).resolve().parents[5]
-DRAIN_TIMEOUT = 45
+DRAIN_TIMEOUT = 75
+SHORT_JOB = 40  # seconds, well within DRAIN_TIMEOUT
 
 
-def poll(check, timeout, what):
+def poll(check, timeout, what, show=lambda: None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
             return
         time.sleep(3)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}")
+    pytest.fail(f"timed out after {timeout} s waiting for {what} (last: {show()!r})")
 
 
 def as_alice(node, command):
@@ -54,8 +55,8 @@ def submit(cm, name, executable, arguments, requirements):
 
 def job(cm, cluster):
     """JobStatus (1 idle, 2 running, 4 completed) and NumJobStarts, from the queue or history."""
-    for tool in ("condor_q", "condor_history"):
-        result = as_alice(cm, f"{tool} {cluster} -limit 1 -af JobStatus NumJobStarts")
+    for tool in ("condor_q", "condor_history -limit 1"):
+        result = as_alice(cm, f"{tool} {cluster} -af JobStatus NumJobStarts")
         fields = result.stdout.split()
         if result.rc == 0 and len(fields) == 2:
             return int(fields[0]), 0 if fields[1] == "undefined" else int(fields[1])
@@ -119,20 +120,24 @@ def cm():
 @pytest.fixture(scope="module")
 def drained(cm):
     pin = f'(Machine == "{DRAINED}")'
-    jobs = {
-        # ends well within the drain timeout: must finish on the drained host
-        "short": submit(cm, "short", "/bin/sleep", "15", pin),
-        # still running at the timeout: must be evicted and wait in the queue again
-        "long": submit(cm, "long", "/bin/sleep", "3600", pin),
-        # can never match: must stay queued, untouched
-        "queued": submit(cm, "queued", "/bin/sleep", "1", '(Machine == "no-such-host")'),
-    }
+    jobs = {}
 
-    def both_running():
-        states = [job(cm, jobs[name]) for name in ("short", "long")]
-        return all(state and state[0] == 2 for state in states)
+    def running(name):
+        state = job(cm, jobs[name])
+        return bool(state) and state[0] == 2
 
-    poll(both_running, 180, f"the short and long jobs to run on {DRAINED}")
+    def show():
+        return {name: job(cm, cluster) for name, cluster in jobs.items()}
+
+    # can never match: must stay queued, untouched
+    jobs["queued"] = submit(cm, "queued", "/bin/sleep", "1", '(Machine == "no-such-host")')
+    # still running at the timeout: must be evicted and wait in the queue again
+    jobs["long"] = submit(cm, "long", "/bin/sleep", "3600", pin)
+    poll(lambda: running("long"), 180, f"the long job to run on {DRAINED}", show)
+    # ends well within the drain timeout: must finish on the drained host (submitted once the
+    # long one runs: a partitionable slot is matched once per negotiation cycle)
+    jobs["short"] = submit(cm, "short", "/bin/sleep", str(SHORT_JOB), pin)
+    poll(lambda: running("short"), 180, f"the short job to run on {DRAINED}", show)
     output = run_scale_in()
     return jobs, output
 
