@@ -225,10 +225,6 @@ def test_scale_in_from_3_to_2_keeps_the_running_and_the_queued_job(pool):
     assert set(jobs) == set(queue), jobs
     running = [host for status, host in jobs.values() if status == 2]
     assert running and all(stays in host for host in running)
-    assert _startds(cm, {stays, _names(after, "execute_server")[1]}) == {
-        stays,
-        _names(after, "execute_server")[1],
-    }
     # the container, its volumes and every trace of it in the deployment's files are gone
     assert going not in _ids(dep)
     assert not [v for v in leftovers(dep)["volumes"] if v.startswith(going)]
@@ -237,6 +233,10 @@ def test_scale_in_from_3_to_2_keeps_the_running_and_the_queued_job(pool):
         path = folder / name
         if path.exists():
             assert going not in path.read_text() and gone_ip not in path.read_text(), name
+    # the pool follows: the removed node's startd is gone (its drain, playbooks/scale_in.yml,
+    # turns it off; a node removed without one stays in the collector until its ad expires)
+    remaining = set(_names(after, "execute_server"))
+    assert _startds(cm, remaining) == remaining
 
 
 def test_kill_9_during_an_update_then_retry_finishes_it(pool):
