@@ -268,7 +268,7 @@ class Lifecycle:
         node_sites: dict[str, str] = {}
         for name in names:
             try:
-                existing = site_driver(registry, name).describe(deployment.id)
+                existing = site_driver(registry, name, group=deployment.group_name).describe(deployment.id)
             except InfnCloudError as exc:
                 self.view.message(f"   cannot look at {name}: {exc.message}")
                 return None
@@ -328,7 +328,9 @@ class Lifecycle:
         sites = Deployment.from_record(record).sites_touched
         attempt = self.state.start_attempt(deployment_id, "delete", ",".join(sites) or None, "deprovision")
         self.view.phase("delete", None, f"{deployment_id} on {', '.join(sites) or 'no site'}")
-        removed, problems = self._deprovision(deployment_id, record["registry"], sites)
+        removed, problems = self._deprovision(
+            deployment_id, record["registry"], sites, group=record.get("group_name")
+        )
         if problems and not force:
             self.state.finish_attempt(attempt, "failed", cause=problems[0], details=problems, cleanup=removed)
             self.state.update(deployment_id, status="DELETE_FAILED", status_reason=problems[0])
@@ -376,7 +378,9 @@ class Lifecycle:
         elif active:
             self._take_over(deployment_id)
 
-    def _deprovision(self, deployment_id: str, registry_dir, sites: list[str]) -> tuple[list[str], list[str]]:
+    def _deprovision(
+        self, deployment_id: str, registry_dir, sites: list[str], group: str | None = None
+    ) -> tuple[list[str], list[str]]:
         """Remove what each site holds of the deployment: (what was removed, problems)."""
         from infn_cloud.federation import load_registry
         from infn_cloud.federation.drivers import site_driver
@@ -395,7 +399,9 @@ class Lifecycle:
             try:
                 removed += [
                     f"{name}: {r}"
-                    for r in site_driver(registry, name).delete(deployment_id, progress=self.view)
+                    for r in site_driver(registry, name, group=group).delete(
+                        deployment_id, progress=self.view
+                    )
                 ]
             except InfnCloudError as exc:
                 problems.append(f"{name}: {exc.message}")

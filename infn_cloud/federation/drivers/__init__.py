@@ -46,12 +46,19 @@ def backbone_network(registry) -> str:
     return getattr(getattr(registry, "backbone", None), "network", None) or DEFAULT_BACKBONE_NETWORK
 
 
-def site_driver(registry, name: str, **options) -> Driver:
+def site_driver(registry, name: str, group: str | None = None, **options) -> Driver:
     """One site's driver as a deployment spanning sites uses it: a local backbone site gets
     the backbone network (its ``create`` attaches the containers to it, its ``delete``
     removes it once no container uses it). Lifecycle's delete and resume go site by site
-    with it, so what a spanning deployment left is found from each site alone."""
+    with it, so what a spanning deployment left is found from each site alone.
+
+    ``group``: the deployment's user group; an OpenStack site then authenticates to the
+    project the registry maps that group to (where the deployment's resources are)."""
     site = registry.site(name)
+    if group and site.driver == "openstack" and "project" not in options:
+        found = site.project_for(group)
+        if found is not None:
+            options = {**options, "project": found[1]}
     if site.driver == "local" and _on_backbone(registry, name):
         options = {**options, "backbone_network": backbone_network(registry)}
     return get_driver(site, **options)

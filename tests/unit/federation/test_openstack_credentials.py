@@ -74,3 +74,15 @@ def test_an_unreachable_keystone_is_a_clear_error_naming_entry_and_scope(site):
         "site RECAS-BARI: cannot authenticate with clouds.yaml entry 'bari' scoped to project CYGNO"
     )
     assert any("<cloud>/<project>" in d for d in err.value.details)
+
+
+def test_delete_and_resume_authenticate_as_the_deployments_group(site):
+    """Lifecycle's delete and resume build each site's driver from the recorded group: a group's
+    deployment lives in that group's project, so the site's default entry would find nothing."""
+    from infn_cloud.federation import drivers
+
+    registry = load_registry(ROOT / "inventories" / "infn-cloud")
+    registry = dataclasses.replace(registry, sites={**registry.sites, "RECAS-BARI": site})
+    driver = drivers.site_driver(registry, "RECAS-BARI", group="admins/ai-infn")
+    assert driver.cloud_entry() == ("bari/INFN-CLOUD-ML", {})
+    assert drivers.site_driver(registry, "RECAS-BARI").cloud_entry() == ("bari", {})
