@@ -14,6 +14,7 @@ import argparse
 from infn_cloud.cli import emit
 from infn_cloud.cli.deployments import add_state_argument, open_state_from_args, print_record, record_view
 from infn_cloud.cli.options import (
+    add_offline_argument,
     add_site_arguments,
     add_template_arguments,
     import_maps,
@@ -72,6 +73,7 @@ def _deploy(args: argparse.Namespace) -> int:
         policy=args.site,
         max_sites=args.max_sites,
         timeouts=_timeouts(args),
+        live_signals=not args.offline,
     )
     view = make_view(args)
     try:
@@ -88,7 +90,9 @@ def _retry(args: argparse.Namespace) -> int:
     view = make_view(args)
     try:
         with open_state_from_args(args) as state:
-            record = Lifecycle(state, view).retry(args.id, _timeouts(args), max_sites=args.max_sites)
+            record = Lifecycle(state, view).retry(
+                args.id, _timeouts(args), max_sites=args.max_sites, live_signals=not args.offline
+            )
             data = record_view(record)
     finally:
         view.close()
@@ -100,7 +104,7 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "deploy",
         help="deploy a template",
-        description="Deploy TEMPLATE: validate it, choose the best site (see `plan`), create the nodes, "
+        description="Deploy TEMPLATE: validate it, choose the best site (see `plan`; live site signals unless --offline), create the nodes, "
         "configure them with the collection's roles through ansible-runner and print the outputs. "
         "On a failure at a site the resources made there are deleted and the next ranked site is tried. "
         "Exit 0 CREATE_COMPLETE, 1 failed on every site tried, 2 invalid template/inputs, 3 not found, "
@@ -108,6 +112,7 @@ def register(subparsers) -> None:
     )
     add_template_arguments(parser)
     add_site_arguments(parser)
+    add_offline_argument(parser)
     parser.add_argument(
         "--max-sites",
         type=int,
@@ -134,6 +139,7 @@ def register(subparsers) -> None:
         metavar="N",
         help="try at most N ranked sites (default: as the deployment was made)",
     )
+    add_offline_argument(parser)
     _add_timeouts(parser)
     parser.add_argument("--json", action="store_true", help="print JSON")
     add_state_argument(parser)

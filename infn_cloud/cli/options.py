@@ -127,3 +127,12 @@ def registry_path(args: argparse.Namespace) -> Path:
 
 def load_registry_from_args(args: argparse.Namespace) -> Registry:
     return load_registry(registry_path(args))
+
+
+def add_offline_argument(parser: argparse.ArgumentParser) -> None:
+    """--offline: select sites on the registry's values only (federation/signals.py)."""
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="select on the registry's values only: ask no site for live quotas, flavors, images or health",
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from infn_cloud.cli.options import add_site_arguments, load_registry_from_args
+from infn_cloud.cli.options import add_offline_argument, add_site_arguments, load_registry_from_args
 from infn_cloud.errors import EXIT_NO_SITE, NoSiteError
 from infn_cloud.federation import Selection, format_selection
 
@@ -22,24 +22,16 @@ def print_selection(selection: Selection) -> None:
 def add_plan_site_arguments(parser: argparse.ArgumentParser) -> None:
     add_site_arguments(parser)
     parser.add_argument("--no-sites", action="store_true", help="only the TOSCA plan: skip site selection")
-    parser.add_argument(
-        "--offline",
-        action="store_true",
-        help="select on the registry's values only: ask no site for live quotas, flavors, images or health",
-    )
+    add_offline_argument(parser)
 
 
 def _signals(args: argparse.Namespace, registry) -> dict:
     """Live site signals (infn_cloud.federation.signals), unless --offline."""
     if getattr(args, "offline", False):
         return {}
-    from infn_cloud.federation.signals import gather
+    from infn_cloud.federation.signals import for_selection
 
-    policy = getattr(args, "site", None)
-    group = getattr(args, "group", None) or registry.default_group  # ask as the group's projects
-    if policy in registry.sites:  # --site SITE: only that site can be chosen, ask only it
-        return gather(registry, [policy], group=group) if registry.sites[policy].enabled else {}
-    return gather(registry, group=group)
+    return for_selection(registry, getattr(args, "site", None), getattr(args, "group", None))
 
 
 def _signal_lines(signals: dict) -> list[str]:

@@ -72,6 +72,7 @@ class DeployRequest:
     policy: str = "auto"
     max_sites: int = DEFAULT_MAX_SITES
     timeouts: Timeouts = field(default_factory=Timeouts)
+    live_signals: bool = True  # False: select on the registry's values only (--offline)
 
 
 def _template_text(template_path: str) -> str | None:
@@ -118,7 +119,12 @@ class Lifecycle:
         plan = make_plan(request.template, request.inputs, import_map=request.import_map)
         registry = load_registry(request.registry)
         selection = select_sites(
-            plan, registry, group=request.group, policy=request.policy, history=self.state.site_history()
+            plan,
+            registry,
+            group=request.group,
+            policy=request.policy,
+            history=self.state.site_history(),
+            signals=self._signals(registry, request.policy, request.group, request.live_signals),
         )
         secret_role_vars(plan, secret_values.values(plan))  # conflicts refused before anything exists
         deployment_id = str(uuid.uuid4())
@@ -153,6 +159,14 @@ class Lifecycle:
         self.view.message(f"   secrets: {self.secrets.describe()}")
         candidates = selection.candidates[: request.max_sites]
         return self._run_attempts(record, plan, secrets, registry, candidates, "create", request.timeouts)
+
+    def _signals(self, registry, policy: str | None, group: str | None, live: bool) -> dict:
+        """What the sites say now (quotas, flavors, images, health), as `plan` ranks them."""
+        if not live:
+            return {}
+        from infn_cloud.federation.signals import for_selection
+
+        return for_selection(registry, policy, group, state_dir=self.state_dir)
 
     def _prepare_secrets(self, deployment_id: str, plan: dict) -> tuple[dict[str, str], list[str]]:
         return deployment_secrets.prepare(self.secrets, deployment_id, plan)
@@ -217,7 +231,11 @@ class Lifecycle:
 
     # ================================================================== retry
     def retry(
-        self, deployment_id: str, timeouts: Timeouts | None = None, max_sites: int | None = None
+        self,
+        deployment_id: str,
+        timeouts: Timeouts | None = None,
+        max_sites: int | None = None,
+        live_signals: bool = True,
     ) -> dict:
         from infn_cloud.federation import load_registry
 
@@ -246,7 +264,7 @@ class Lifecycle:
             self.state.update(deployment_id, status="CREATE_FAILED", status_reason="registry unreadable")
             raise
         resume_site = self._resume_site(deployment, registry)
-        candidates = self._retry_candidates(deployment, plan, registry, resume_site)
+        candidates = self._retry_candidates(deployment, plan, registry, resume_site, live_signals)
         limit = max_sites or deployment.max_sites or DEFAULT_MAX_SITES
         return self._run_attempts(
             claimed, plan, secrets, registry, candidates[:limit], "retry", timeouts, resume_site=resume_site
@@ -280,7 +298,7 @@ class Lifecycle:
         )
 
     def _retry_candidates(
-        self, deployment: Deployment, plan: dict, registry, resume_site
+        self, deployment: Deployment, plan: dict, registry, resume_site, live_signals: bool = True
     ) -> list[SiteCandidate]:
         """A fresh site selection; the site holding the nodes first, even if it no longer ranks."""
         from infn_cloud.federation import select_sites
@@ -293,6 +311,7 @@ class Lifecycle:
                 group=deployment.group_name,
                 policy=deployment.policy or "auto",
                 history=self.state.site_history(),
+                signals=self._signals(registry, deployment.policy, deployment.group_name, live_signals),
             )
             candidates = list(selection.candidates)
         except NoSiteError:

@@ -601,6 +601,25 @@ def gather(
     return {n: out[n] for n in names if n in out}
 
 
+def for_selection(
+    registry: Registry,
+    policy: str | None = None,
+    group: str | None = None,
+    state_dir: str | os.PathLike | None = None,
+) -> dict[str, SiteSignals]:
+    """The signals site selection needs for a ``--site`` policy and a user group: with a
+    named site only that site is asked (only it can be chosen), otherwise every enabled site;
+    OpenStack sites are asked as the project the group (default: the registry's) maps to."""
+    group = group or registry.default_group
+    if policy in registry.sites:
+        return (
+            gather(registry, [policy], group=group, state_dir=state_dir)
+            if registry.sites[policy].enabled
+            else {}
+        )
+    return gather(registry, group=group, state_dir=state_dir)
+
+
 def summary(signals: dict[str, SiteSignals]) -> dict[str, dict]:
     """site -> {status, source, reason, age_s}: what `plan --json` shows about the signals."""
     return {
