@@ -104,7 +104,8 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "deploy",
         help="deploy a template",
-        description="Deploy TEMPLATE: validate it, choose the best site (see `plan`; live site signals unless --offline), create the nodes, "
+        description="Deploy TEMPLATE: validate it, choose the best site (see `plan`; live site signals "
+        "unless --offline), create the nodes, "
         "configure them with the collection's roles through ansible-runner and print the outputs. "
         "On a failure at a site the resources made there are deleted and the next ranked site is tried. "
         "Exit 0 CREATE_COMPLETE, 1 failed on every site tried, 2 invalid template/inputs, 3 not found, "
