@@ -91,7 +91,7 @@ site:
   type: str
   sample: LOCAL-BACKBONE
 sites:
-  description: The sites the deployment uses, O(site) first (several only across the backbone).
+  description: The sites the deployment uses, RV(site) first (several only across the backbone).
   returned: success
   type: list
   elements: str
@@ -99,7 +99,7 @@ sites:
 node_sites:
   description:
     - Compute node -> site, when the deployment spans backbone sites (one object storage region
-      per site); empty when every node goes to O(site). C(placement) holds it too.
+      per site); empty when every node goes to RV(site). RV(placement) holds it too.
   returned: success
   type: dict
   sample: {server_a: BACKBONE-CNAF, server_b: BACKBONE-BARI}
