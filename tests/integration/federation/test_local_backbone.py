@@ -98,7 +98,7 @@ def test_retry_finds_both_sites_and_delete_leaves_nothing_on_either(registry, pl
     driver = driver_for(registry, placement)
     lifecycle = Lifecycle(SimpleNamespace(directory=tmp_path))
     # the record as an attempt across both sites leaves it (site "A,B"), e.g. after kill -9
-    record = SimpleNamespace(id=deployment_id, site=f"{A},{B}")
+    record = SimpleNamespace(id=deployment_id, site=f"{A},{B}", group_name=None)
     neighbour = f"itest-{uuid.uuid4().hex[:8]}"  # another deployment's volume on site A
     labels = (f"org.infn.cloud.deployment={neighbour}", f"org.infn.cloud.site={A}")
     _podman("volume", "create", *(f"--label={label}" for label in labels), neighbour)
