@@ -9,13 +9,10 @@ when it starts and ends (and its handler when it runs) and sleeps or fails on re
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
+from local_playbook import run_playbook
 
 ROOT = Path(__file__).resolve().parents[3]
 PLAYBOOK = ROOT / "playbooks" / "configure.yml"
@@ -58,45 +55,14 @@ def _entry(node: str, wave: int, label: str, **extra) -> dict:
     return {"node": node, "role": "infn.cloud.probe", "wave": wave, "vars": {"probe_label": label, **extra}}
 
 
-def _run(tmp_path: Path, hosts: dict[str, list[dict]]) -> tuple[subprocess.CompletedProcess, Path]:
+def _run(tmp_path: Path, hosts: dict[str, list[dict]]):
     collection = tmp_path / "collections" / "ansible_collections" / "infn" / "cloud"
     (collection / "roles" / "probe" / "tasks").mkdir(parents=True)
     (collection / "roles" / "probe" / "handlers").mkdir(parents=True)
     (collection / "roles" / "probe" / "tasks" / "main.yml").write_text(PROBE_TASKS)
     (collection / "roles" / "probe" / "handlers" / "main.yml").write_text(PROBE_HANDLERS)
     (collection / "galaxy.yml").write_text("namespace: infn\nname: cloud\nversion: 0.0.1\n")
-    out = tmp_path / "out"
-    out.mkdir()
-    inventory = {
-        "all": {
-            "vars": {
-                "ansible_connection": "local",
-                "ansible_python_interpreter": sys.executable,
-                "probe_dir": str(out),
-            },
-            "hosts": {name: {"infn_cloud_software": entries} for name, entries in hosts.items()},
-        }
-    }
-    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
-    (tmp_path / "ansible.cfg").write_text("[defaults]\n")
-    env = dict(
-        os.environ,
-        ANSIBLE_COLLECTIONS_PATH=str(tmp_path / "collections"),
-        ANSIBLE_CONFIG=str(tmp_path / "ansible.cfg"),
-        ANSIBLE_FORKS="10",
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"),
-    )
-    ansible_playbook = str(Path(sys.executable).parent / "ansible-playbook")
-    proc = subprocess.run(
-        [ansible_playbook, "-i", str(tmp_path / "hosts.yml"), str(PLAYBOOK)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    return proc, out
+    return run_playbook(tmp_path, hosts, PLAYBOOK, forks=10)
 
 
 def _times(out: Path) -> dict[str, float]:

@@ -11,14 +11,11 @@ collection's roles as it finds its own) runs with ansible-playbook against local
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
+from local_playbook import run_playbook
 
 ROOT = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.slow  # about 15 s: three ansible-playbook runs on local hosts
@@ -65,42 +62,8 @@ def _run(tmp_path: Path, hosts: dict[str, list[dict]], extravars: dict):
     shutil.copy(ROOT / "playbooks" / "scale_in.yml", collection / "playbooks" / "scale_in.yml")
     shutil.copy(ROOT / "playbooks" / "tasks" / "drain_entry.yml", collection / "playbooks" / "tasks")
     (collection / "galaxy.yml").write_text("namespace: infn\nname: cloud\nversion: 0.0.1\n")
-    out = tmp_path / "out"
-    out.mkdir(exist_ok=True)
-    inventory = {
-        "all": {
-            "vars": {
-                "ansible_connection": "local",
-                "ansible_python_interpreter": sys.executable,
-                "probe_dir": str(out),
-            },
-            "hosts": {name: {"infn_cloud_software": entries} for name, entries in hosts.items()},
-        }
-    }
-    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
-    (tmp_path / "ansible.cfg").write_text("[defaults]\n")
-    env = dict(
-        os.environ,
-        ANSIBLE_COLLECTIONS_PATH=str(tmp_path / "collections"),
-        ANSIBLE_CONFIG=str(tmp_path / "ansible.cfg"),
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"),
-    )
-    proc = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "ansible-playbook"),
-            "-i",
-            str(tmp_path / "hosts.yml"),
-            str(collection / "playbooks" / "scale_in.yml"),
-            "-e",
-            json.dumps(extravars),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    playbook = collection / "playbooks" / "scale_in.yml"
+    proc, out = run_playbook(tmp_path, hosts, playbook, ["-e", json.dumps(extravars)])
     return proc, {p.name: p.read_text() for p in out.iterdir()}
 
 
