@@ -23,7 +23,9 @@ description:
     C(site_role_vars); never C(ansible_*) or C(infn_cloud_*) names, and every variable below wins
     over them), connection settings (ssh, or podman exec for local sites configured so; a host
     key reported by the driver is pinned with C(ansible_ssh_common_args)), the node's
-    TOSCA properties (C(infn_cloud_properties)), C(infn_cloud_*) facts about the deployment and
+    TOSCA properties (C(infn_cloud_properties)), C(infn_cloud_*) facts about the deployment (on
+    local sites C(infn_cloud_cpus_limit) and C(infn_cloud_memory_limit_mb), the container's flavor
+    limits its /proc does not show; null on VMs) and
     the IM-compatible variables INFN playbooks use: C(IM_NODE_PUBLIC_IP), C(IM_NODE_PRIVATE_IP),
     C(IM_NODE_FQDN), C(IM_NODE_HOSTNAME), C(IM_NODE_DOMAIN), C(IM_NODE_NUM), C(IM_NODE_VMID),
     C(IM_NODE_CLOUD_TYPE), C(IM_INFRASTRUCTURE_ID)."
@@ -212,6 +214,10 @@ def hosts_from_document(doc):
                     "infn_cloud_status": inst.get("status"),
                     "infn_cloud_server_id": inst.get("id"),
                     "infn_cloud_flavor": inst.get("flavor"),
+                    # Local sites: the container's CPU and memory limits (its flavor), which its
+                    # /proc does not show; None on a VM, whose OS sees its own size.
+                    "infn_cloud_cpus_limit": inst.get("cpus_limit"),
+                    "infn_cloud_memory_limit_mb": inst.get("memory_limit_mb"),
                     "infn_cloud_properties": (nodes.get(compute) or {}).get("properties") or {},
                     "infn_cloud_compute": (plan.get("compute") or {}).get(compute) or {},
                     "infn_cloud_software": software_on.get(compute, []),
