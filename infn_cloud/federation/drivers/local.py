@@ -12,8 +12,12 @@
   ``describe``/``delete`` find them from podman alone, also after the caller crashed;
 - capacity: the site's quotas are checked against this deployment plus every container and
   volume other deployments have on the site;
-- the flavor's CPU and memory are the container's limits (``--cpus`` clamped to the host's
-  cores, ``--memory``); /proc inside still shows the host (docs/federation.md);
+- the flavor's CPU and memory are the container's limits: a CPU set of the flavor's size
+  (``--cpuset-cpus``, so ``nproc`` inside counts the flavor's vCPUs) and the same CPU quota
+  (``--cpus``), both capped at the host's CPUs, and ``--memory``; /proc/meminfo inside still
+  shows the host's memory (no lxcfs). ``describe`` reports each instance's ``cpus_limit`` and
+  ``memory_limit_mb`` (what the node really got), which the inventory gives the hosts as
+  ``infn_cloud_cpus_limit``/``infn_cloud_memory_limit_mb`` (docs/federation.md "Local sites");
 - a deployment spanning backbone sites (``backbone_network``, from ``drivers.driver_for``):
   each container is on its site network and on the shared backbone network, where its
   ``private_ip`` is; each site's driver sees only its own site's containers and volumes;
@@ -49,6 +53,7 @@ import os
 import subprocess
 import tempfile
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -77,6 +82,24 @@ LABEL_NESTED = "org.infn.cloud.nested_containers"
 LABEL_CPUS = "org.infn.cloud.cpus_limit"
 LABEL_BACKBONE = "org.infn.cloud.backbone"
 PODMAN_TIMEOUT = 120
+
+
+def _int_label(labels: dict, key: str) -> int | None:
+    """A positive integer label of a container (None when absent, 0 or not a number)."""
+    try:
+        value = int(labels.get(key) or 0)
+    except ValueError:
+        return None
+    return value if value > 0 else None
+
+
+def host_cpus() -> list[int]:
+    """The CPUs this process may run on (its affinity mask): those a container's set comes from."""
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return list(range(os.cpu_count() or 1))
+
 
 # Roles that run a container engine on their host, with the engine's data directories; a
 # predicate on the entry's variables when only some configurations do (role defaults apply
@@ -335,20 +358,35 @@ class LocalDriver(Driver):
         return contextlib.nullcontext()
 
     def _limits(self, inst: dict, progress: Progress) -> list[str]:
-        """The flavor as cgroup limits: CPU time (CFS quota, clamped to the host's cores) and
-        memory. Inside, `nproc`, `free` and /proc still show the host (no lxcfs): see
-        docs/federation.md "Local sites"."""
+        """The flavor as cgroup limits, so that the node looks like a VM of that flavor.
+
+        CPUs: a CPU set of the flavor's size (``--cpuset-cpus``: the affinity mask, which
+        ``nproc``, ``os.cpu_count``-style probes and HTCondor count) plus the same CFS quota
+        (``--cpus``), both capped at the host's CPUs with a warning. The set starts at a CPU
+        chosen from the container's name, so single-CPU nodes spread over the host's CPUs.
+        Memory: ``--memory``; /proc/meminfo inside still shows the host's (no lxcfs), see
+        docs/federation.md "Local sites". The labels record the CPUs the node really has.
+        """
         args: list[str] = []
-        cores = os.cpu_count() or 1
-        cpus = min(inst["vcpus"], cores)
+        host = host_cpus()
+        cpus = min(inst["vcpus"], len(host))
         if cpus < inst["vcpus"]:
             self._progress(
                 progress,
                 f"warning: {inst['name']}: flavor {inst['flavor'] or '?'} has {inst['vcpus']} vCPUs, "
-                f"this host {cores}: limited to {cpus}",
+                f"this host {len(host)}: limited to {cpus}",
             )
         if cpus > 0:
-            args += ["--cpus", str(cpus), "--label", f"{LABEL_CPUS}={cpus}"]
+            start = zlib.crc32(inst["name"].encode()) % len(host)
+            chosen = sorted(host[(start + i) % len(host)] for i in range(cpus))
+            args += [
+                "--cpus",
+                str(cpus),
+                "--cpuset-cpus",
+                ",".join(str(c) for c in chosen),
+                "--label",
+                f"{LABEL_CPUS}={cpus}",
+            ]
         if inst["ram_mb"] > 0:
             args += ["--memory", f"{inst['ram_mb']}m"]
         return args
@@ -539,6 +577,10 @@ class LocalDriver(Driver):
                     "public_ip": None,
                     "fqdn": name,
                     "flavor": labels.get(LABEL_FLAVOR) or None,
+                    # The container's limits, what the node really has (a VM's OS sees its
+                    # size; a container's /proc shows the host's): the inventory passes them on.
+                    "cpus_limit": _int_label(labels, LABEL_CPUS),
+                    "memory_limit_mb": _int_label(labels, LABEL_RAM),
                     "connection": self._connection(name, ip),
                 }
             )

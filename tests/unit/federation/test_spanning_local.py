@@ -1,4 +1,5 @@
-"""The local driver's part of the backbone, without podman: flavor limits and per-site filters.
+"""The local driver's part of the backbone, without podman: flavor limits (CPU set, quota,
+memory) and per-site filters.
 
 The podman command lines are captured by replacing the driver's `_run` (what would be run),
 so the arguments a user's container gets are checked exactly.
@@ -24,19 +25,42 @@ def _instance(vcpus: int, ram_mb: int) -> dict:
     return {"name": "dep-vm-0", "flavor": "local.test", "vcpus": vcpus, "ram_mb": ram_mb}
 
 
-def test_flavor_becomes_cpu_and_memory_limits(registry, monkeypatch):
-    monkeypatch.setattr("os.cpu_count", lambda: 8)
+def test_flavor_becomes_cpu_set_quota_and_memory_limits(registry, monkeypatch):
+    monkeypatch.setattr("infn_cloud.federation.drivers.local.host_cpus", lambda: list(range(8)))
     driver = LocalDriver(registry.site("LOCAL-FEDERATED"))
     args = driver._limits(_instance(2, 4096), None)
-    assert args == ["--cpus", "2", "--label", "org.infn.cloud.cpus_limit=2", "--memory", "4096m"]
+    # a set of 2 of the host's CPUs (nproc inside counts it), the same CFS quota, the memory
+    cpuset = args[args.index("--cpuset-cpus") + 1].split(",")
+    assert len(cpuset) == 2 and set(cpuset) <= {str(c) for c in range(8)}
+    assert args == [
+        "--cpus",
+        "2",
+        "--cpuset-cpus",
+        ",".join(cpuset),
+        "--label",
+        "org.infn.cloud.cpus_limit=2",
+        "--memory",
+        "4096m",
+    ]
+
+
+def test_single_cpu_nodes_spread_over_the_host(registry, monkeypatch):
+    monkeypatch.setattr("infn_cloud.federation.drivers.local.host_cpus", lambda: [0, 1, 2, 3])
+    driver = LocalDriver(registry.site("LOCAL-FEDERATED"))
+    sets = set()
+    for index in range(16):
+        inst = {**_instance(1, 1024), "name": f"dep-vm-{index}"}
+        args = driver._limits(inst, None)
+        sets.add(args[args.index("--cpuset-cpus") + 1])
+    assert sets <= {"0", "1", "2", "3"} and len(sets) > 1  # not every node on CPU 0
 
 
 def test_cpus_are_clamped_to_the_host_with_a_warning(registry, monkeypatch):
-    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    monkeypatch.setattr("infn_cloud.federation.drivers.local.host_cpus", lambda: [0, 1])
     driver = LocalDriver(registry.site("LOCAL-FEDERATED"))
     said: list[str] = []
     args = driver._limits(_instance(8, 16384), said.append)
-    assert args[:4] == ["--cpus", "2", "--label", "org.infn.cloud.cpus_limit=2"]
+    assert args[:6] == ["--cpus", "2", "--cpuset-cpus", "0,1", "--label", "org.infn.cloud.cpus_limit=2"]
     assert said == [
         "LOCAL-FEDERATED: warning: dep-vm-0: flavor local.test has 8 vCPUs, this host 2: limited to 2"
     ]
