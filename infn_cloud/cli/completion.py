@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from infn_cloud.cli.options import ID_DEST
+
 FILES = "__files__"
 
 BASH = r"""# infn-cloud bash completion: source <(infn-cloud completion bash)
@@ -133,7 +135,7 @@ def candidates(parser: argparse.ArgumentParser, words: list[str]) -> list[str]:
     found: list[str]
     if action.dest == "template":
         found = [*_template_names(), FILES]
-    elif action.dest == "id":
+    elif action.dest == ID_DEST:
         found = _deployment_ids(rest)
     elif action.choices:
         found = [str(c) for c in action.choices]

@@ -4,22 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from infn_cloud.cli import emit
-from infn_cloud.cli.deployments import add_state_argument, open_state_from_args, print_record, record_view
-from infn_cloud.cli.view import add_view_arguments, make_view
-from infn_cloud.deploy.lifecycle import Lifecycle
+from infn_cloud.cli.deployments import print_record, run_lifecycle
+from infn_cloud.cli.options import add_id_argument, add_record_arguments
+from infn_cloud.cli.view import add_view_arguments
 
 
 def _delete(args: argparse.Namespace) -> int:
-    view = make_view(args)
-    try:
-        with open_state_from_args(args) as state:
-            record = Lifecycle(state, view).delete(args.id, force=args.force)
-            data = record_view(record)
-    finally:
-        view.close()
-    emit(args, data, print_record)
-    return 0
+    return run_lifecycle(args, lambda lifecycle: lifecycle.delete(args.id, force=args.force), print_record)
 
 
 def register(subparsers) -> None:
@@ -33,11 +24,10 @@ def register(subparsers) -> None:
         "the record always ends DELETE_COMPLETE and what could not be removed is recorded. "
         "Exit 0 deleted, 1 failed, 3 unknown ID, 64 another live process owns it (use --force).",
     )
-    parser.add_argument("id", metavar="ID")
+    add_id_argument(parser)
     parser.add_argument(
         "--force", action="store_true", help="end DELETE_COMPLETE even if some resources cannot be removed"
     )
     add_view_arguments(parser)
-    parser.add_argument("--json", action="store_true", help="print JSON")
-    add_state_argument(parser)
+    add_record_arguments(parser)
     parser.set_defaults(func=_delete)

@@ -11,50 +11,41 @@ from __future__ import annotations
 
 import argparse
 
-from infn_cloud.cli import emit
-from infn_cloud.cli.deployments import add_state_argument, open_state_from_args, print_record, record_view
+from infn_cloud.cli.deployments import print_record, run_lifecycle
 from infn_cloud.cli.options import (
+    add_id_argument,
+    add_json_argument,
     add_offline_argument,
     add_site_arguments,
+    add_state_argument,
     add_template_arguments,
     import_maps,
     load_inputs,
     registry_path,
 )
-from infn_cloud.cli.view import add_view_arguments, make_view
-from infn_cloud.deploy.lifecycle import DEFAULT_MAX_SITES, DeployRequest, Lifecycle, Timeouts
+from infn_cloud.cli.view import add_view_arguments
+from infn_cloud.deploy.lifecycle import DEFAULT_MAX_SITES, DeployRequest, Timeouts
+
+# --OPTION-timeout: the Timeouts field it sets and what it bounds.
+_TIMEOUTS = (
+    ("provision", "seconds for the nodes of one site to be created and ready"),
+    ("configure", "seconds for the whole configuration run"),
+    ("idle", "fail configuration after this many seconds without output"),
+)
 
 
 def _add_timeouts(parser: argparse.ArgumentParser) -> None:
     defaults = Timeouts()
-    parser.add_argument(
-        "--provision-timeout",
-        type=int,
-        default=defaults.provision,
-        metavar="S",
-        help=f"seconds for the nodes of one site to be created and ready (default {defaults.provision})",
-    )
-    parser.add_argument(
-        "--configure-timeout",
-        type=int,
-        default=defaults.configure,
-        metavar="S",
-        help=f"seconds for the whole configuration run (default {defaults.configure})",
-    )
-    parser.add_argument(
-        "--idle-timeout",
-        type=int,
-        default=defaults.idle,
-        metavar="S",
-        help=f"fail configuration after this many seconds without output (default {defaults.idle})",
-    )
+    for field, text in _TIMEOUTS:
+        default = getattr(defaults, field)
+        parser.add_argument(
+            f"--{field}-timeout", type=int, default=default, metavar="S", help=f"{text} (default {default})"
+        )
     add_view_arguments(parser)
 
 
 def _timeouts(args: argparse.Namespace) -> Timeouts:
-    return Timeouts(
-        provision=args.provision_timeout, configure=args.configure_timeout, idle=args.idle_timeout
-    )
+    return Timeouts(**{field: getattr(args, f"{field}_timeout") for field, _ in _TIMEOUTS})
 
 
 def _print_result(view: dict) -> None:
@@ -75,29 +66,16 @@ def _deploy(args: argparse.Namespace) -> int:
         timeouts=_timeouts(args),
         live_signals=not args.offline,
     )
-    view = make_view(args)
-    try:
-        with open_state_from_args(args) as state:
-            record = Lifecycle(state, view).deploy(request)
-            data = record_view(record)
-    finally:
-        view.close()
-    emit(args, data, _print_result)
-    return 0
+    return run_lifecycle(args, lambda lifecycle: lifecycle.deploy(request), _print_result)
 
 
 def _retry(args: argparse.Namespace) -> int:
-    view = make_view(args)
-    try:
-        with open_state_from_args(args) as state:
-            record = Lifecycle(state, view).retry(
-                args.id, _timeouts(args), max_sites=args.max_sites, live_signals=not args.offline
-            )
-            data = record_view(record)
-    finally:
-        view.close()
-    emit(args, data, _print_result)
-    return 0
+    def action(lifecycle):
+        return lifecycle.retry(
+            args.id, _timeouts(args), max_sites=args.max_sites, live_signals=not args.offline
+        )
+
+    return run_lifecycle(args, action, _print_result)
 
 
 def register(subparsers) -> None:
@@ -132,7 +110,7 @@ def register(subparsers) -> None:
         "if its nodes still exist, configure them again (roles are idempotent); otherwise select a site "
         "again and start over from the stored plan. Secrets come from the secret store.",
     )
-    parser.add_argument("id", metavar="ID")
+    add_id_argument(parser)
     parser.add_argument(
         "--max-sites",
         type=int,
@@ -142,6 +120,6 @@ def register(subparsers) -> None:
     )
     add_offline_argument(parser)
     _add_timeouts(parser)
-    parser.add_argument("--json", action="store_true", help="print JSON")
+    add_json_argument(parser)
     add_state_argument(parser)
     parser.set_defaults(func=_retry)

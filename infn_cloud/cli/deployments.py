@@ -1,36 +1,46 @@
 """`infn-cloud list | show ID | outputs ID | logs ID`: read deployment records.
 
-Also the helpers the other lifecycle commands share: ``add_state_argument`` (--state-dir),
-``open_state_from_args`` and ``record_view`` (the JSON shape of a record).
+Also the helpers the other lifecycle commands share: ``record_view`` (the JSON shape of a
+record), ``print_record`` and ``run_lifecycle`` (one Lifecycle action under a progress view).
+``add_state_argument`` and ``open_state_from_args`` live in cli/options.py (imported here too).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from infn_cloud.cli import emit
+from infn_cloud.cli.options import (
+    STATE_ENV,  # noqa: F401 (imported from here by older callers)
+    add_id_argument,
+    add_record_arguments,
+    add_state_argument,
+    open_state_from_args,
+)
+from infn_cloud.cli.view import make_view
+from infn_cloud.deploy.lifecycle import Lifecycle
 from infn_cloud.errors import NotFoundError, UsageError
-from infn_cloud.state import ACTIVE_STATUSES, StateStore, open_state, owner_alive
+from infn_cloud.state import ACTIVE_STATUSES, StateStore, owner_alive
 
-STATE_ENV = "INFN_CLOUD_STATE_DIR"
-
-
-def add_state_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--state-dir",
-        metavar="DIR",
-        help=f"where deployment records, logs and local secrets live (default: ${STATE_ENV} "
-        "or $XDG_STATE_HOME/infn-cloud)",
-    )
+__all__ = ["add_state_argument", "open_state_from_args", "print_record", "record_view", "run_lifecycle"]
 
 
-def open_state_from_args(args: argparse.Namespace) -> StateStore:
-    # Passed on, not put in the environment: the lifecycle and the secret store take their
-    # folder from the state store (state.directory).
-    state_dir = getattr(args, "state_dir", None)
-    return open_state(Path(state_dir).expanduser().resolve() if state_dir else None)
+def run_lifecycle(
+    args: argparse.Namespace, action: Callable[[Lifecycle], dict], human: Callable[[dict], None]
+) -> int:
+    """Run one Lifecycle action (deploy, retry, delete) under the progress view the options ask
+    for, then print the record it returns (JSON with --json, else ``human``)."""
+    view = make_view(args)
+    try:
+        with open_state_from_args(args) as state:
+            data = record_view(action(Lifecycle(state, view)))
+    finally:
+        view.close()
+    emit(args, data, human)
+    return 0
 
 
 def _when(ts: float | None) -> str | None:
@@ -351,8 +361,7 @@ def register(subparsers) -> None:
         "list", help="list deployments", description="List the deployments of the state store, oldest first."
     )
     p.add_argument("--all", action="store_true", help="include deleted deployments")
-    p.add_argument("--json", action="store_true", help="print JSON")
-    add_state_argument(p)
+    add_record_arguments(p)
     p.set_defaults(func=_list)
 
     p = subparsers.add_parser(
@@ -361,9 +370,8 @@ def register(subparsers) -> None:
         description="Show a deployment: status, site, inputs (secrets redacted), nodes, outputs and every "
         "attempt with its site, phase and cause. ID may be a unique prefix. Exit 3 if unknown.",
     )
-    p.add_argument("id", metavar="ID")
-    p.add_argument("--json", action="store_true", help="print JSON")
-    add_state_argument(p)
+    add_id_argument(p)
+    add_record_arguments(p)
     p.set_defaults(func=_show)
 
     p = subparsers.add_parser(
@@ -372,10 +380,9 @@ def register(subparsers) -> None:
         description="Print the outputs of a deployment. Secret outputs (e.g. the HTCondor pool password) "
         "are only shown with --show-secrets, read from the secret store.",
     )
-    p.add_argument("id", metavar="ID")
+    add_id_argument(p)
     p.add_argument("--show-secrets", action="store_true", help="print secret values")
-    p.add_argument("--json", action="store_true", help="print JSON")
-    add_state_argument(p)
+    add_record_arguments(p)
     p.set_defaults(func=_outputs)
 
     p = subparsers.add_parser(
@@ -385,7 +392,7 @@ def register(subparsers) -> None:
         "full output is; --ansible prints those outputs too; --follow tails a running deployment's log "
         "(from another terminal) until it completes or fails.",
     )
-    p.add_argument("id", metavar="ID")
+    add_id_argument(p)
     p.add_argument("--ansible", action="store_true", help="also print ansible-playbook output")
     p.add_argument(
         "-f",
@@ -393,6 +400,5 @@ def register(subparsers) -> None:
         action="store_true",
         help="keep printing the log as it grows until the deployment is no longer in progress",
     )
-    p.add_argument("--json", action="store_true", help="print JSON")
-    add_state_argument(p)
+    add_record_arguments(p)
     p.set_defaults(func=_logs)

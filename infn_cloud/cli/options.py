@@ -12,9 +12,45 @@ from pathlib import Path
 from infn_cloud.errors import UsageError, ValidationError
 from infn_cloud.federation import Registry, load_registry
 from infn_cloud.federation.location import REGISTRY_ENV, registry_location
+from infn_cloud.state import StateStore, open_state
 from infn_cloud.tosca.yamlio import Mapping, YamlSyntaxError, load_file, load_text
 
 DEFAULT_REGISTRY = "inventories/local"
+STATE_ENV = "INFN_CLOUD_STATE_DIR"
+# The dest of a deployment ID positional: shell completion offers deployment ids for it.
+ID_DEST = "id"
+
+
+def add_json_argument(parser: argparse.ArgumentParser, **kwargs) -> None:
+    """--json: the command prints its result as JSON (infn_cloud.cli.emit)."""
+    parser.add_argument("--json", action="store_true", **{"help": "print JSON", **kwargs})
+
+
+def add_id_argument(parser: argparse.ArgumentParser) -> None:
+    """ID: a deployment of the state store (completed with the deployment ids)."""
+    parser.add_argument(ID_DEST, metavar="ID")
+
+
+def add_state_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help=f"where deployment records, logs and local secrets live (default: ${STATE_ENV} "
+        "or $XDG_STATE_HOME/infn-cloud)",
+    )
+
+
+def add_record_arguments(parser: argparse.ArgumentParser) -> None:
+    """--json and --state-dir, the last options of every command that reads or changes records."""
+    add_json_argument(parser)
+    add_state_argument(parser)
+
+
+def open_state_from_args(args: argparse.Namespace) -> StateStore:
+    # Passed on, not put in the environment: the lifecycle and the secret store take their
+    # folder from the state store (state.directory).
+    state_dir = getattr(args, "state_dir", None)
+    return open_state(Path(state_dir).expanduser().resolve() if state_dir else None)
 
 
 def add_template_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,7 +59,7 @@ def add_template_arguments(parser: argparse.ArgumentParser) -> None:
         "template", metavar="TEMPLATE", help="template file or catalogue name (see `templates`)"
     )
     add_input_arguments(parser)
-    parser.add_argument("--json", action="store_true", help="print JSON")
+    add_json_argument(parser)
 
 
 def add_input_arguments(parser: argparse.ArgumentParser) -> None:
