@@ -6,12 +6,17 @@ ansible-playbook and AWX users run the same drivers through this entry point:
     python -m infn_cloud.deploy.provision create --plan-file P --placement-file C \
         --deployment-id ID --output DOC [--registry DIR]
     python -m infn_cloud.deploy.provision delete --site SITE --deployment-id ID [--registry DIR]
+    python -m infn_cloud.deploy.provision remove-instances --site SITE --deployment-id ID \
+        (--instance NAME ... | --all-but NAME ...) [--registry DIR]
 
 ``create`` writes the deployment document (0600) the infn.cloud.deployment inventory plugin
 reads, with get_attribute expressions resolved and secret input values replaced by
 ``<secret:NAME>`` markers (pass the real values to configure.yml as extra vars). It prints one
-JSON line: {"changed", "document", "site", "hosts", "secret_vars"}. Errors: message on stderr,
-the infn-cloud exit codes.
+JSON line: {"changed", "document", "site", "hosts", "secret_vars"}. ``remove-instances`` (the
+scale-in of playbooks/update.yml, after scale_in.yml drained them) removes those instances and
+their own volumes, the rest of the deployment stays; ``--all-but`` removes every instance of the
+deployment at the site except those (what a failed update added); it prints {"changed", "removed"}. Errors:
+message on stderr, the infn-cloud exit codes.
 """
 
 from __future__ import annotations
@@ -90,6 +95,27 @@ def delete(args: argparse.Namespace) -> dict:
     return {"changed": bool(removed), "removed": removed}
 
 
+def remove_instances(args: argparse.Namespace) -> dict:
+    from infn_cloud.federation import load_registry
+    from infn_cloud.federation.drivers import site_driver
+
+    registry = load_registry(args.registry)
+    if args.site not in registry.sites:
+        raise UsageError(
+            f"site {args.site} is not in the registry {args.registry}",
+            details=["remove-instances works on one site: the deployment's record names it"],
+        )
+    driver = site_driver(registry, args.site)
+    names = list(args.instance or [])
+    if args.all_but:
+        nodes = (driver.describe(args.deployment_id).get("nodes") or {}).values()
+        names += [i["name"] for insts in nodes for i in insts if i.get("name") not in args.all_but]
+    if not names:
+        return {"changed": False, "removed": []}
+    removed = driver.remove_instances(args.deployment_id, names, progress=lambda m: print(m, file=sys.stderr))
+    return {"changed": bool(removed), "removed": removed}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infn_cloud.deploy.provision")
     sub = parser.add_subparsers(dest="action", required=True)
@@ -107,6 +133,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--deployment-id", required=True)
     p.add_argument("--registry")
     p.set_defaults(func=delete)
+    p = sub.add_parser("remove-instances")
+    p.add_argument("--site", required=True)
+    p.add_argument("--deployment-id", required=True)
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--instance", action="append", help="an instance to remove (repeatable)")
+    which.add_argument("--all-but", action="append", help="an instance to keep (repeatable)")
+    p.add_argument("--registry")
+    p.set_defaults(func=remove_instances)
     args = parser.parse_args(argv)
     args.registry = str(registry_location(args.registry))
     try:
