@@ -3,7 +3,8 @@
 A two-node plan (HTCondor master on LOCAL-BACKBONE, one worker on LOCAL-BACKBONE-2):
 each container is on its site's network and on the backbone network, the worker's
 private_ip is its backbone address, the master reaches the worker's sshd by name across
-sites, the flavor's CPU and memory are the containers' cgroup limits, retry's resume finds
+sites, the flavor's CPU and memory are the containers' cgroup limits (nproc inside counts the
+flavor's vCPUs), retry's resume finds
 the nodes on both sites, delete (the lifecycle's, site by site) leaves nothing of it on
 either site and nothing of another deployment is touched, and a forced failure at one site
 (INFN_CLOUD_FAIL_SITES) removes what the other made.
@@ -246,7 +247,7 @@ def test_flavor_cpu_and_memory_are_container_limits(spanning, plan_and_placement
     for node, instances in resources["nodes"].items():
         flavor = placement.flavors[node]
         host = json.loads(_podman("container", "inspect", instances[0]["name"]))[0]["HostConfig"]
-        assert host["NanoCpus"] == min(flavor["vcpus"], os.cpu_count()) * 10**9
+        assert host["NanoCpus"] == min(flavor["vcpus"], len(os.sched_getaffinity(0))) * 10**9
         assert host["Memory"] == flavor["ram_mb"] * 2**20
         inside = _podman(
             "exec",
@@ -256,3 +257,24 @@ def test_flavor_cpu_and_memory_are_container_limits(spanning, plan_and_placement
             "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max",
         )
         assert int(inside) == flavor["ram_mb"] * 2**20
+
+
+def test_nproc_inside_a_node_is_its_flavors_vcpus(spanning, plan_and_placement):
+    """The affinity mask (--cpuset-cpus) is the flavor's size, capped at the host's CPUs: nproc
+    counts it, as on a VM of that flavor. The plan's flavors differ (2 and 1 vCPUs), so on a
+    host of 2+ CPUs a node that saw the host would fail here. /proc/meminfo still shows the
+    host's memory (no lxcfs): the inventory tells roles the limit (infn_cloud_memory_limit_mb)."""
+    _, _, resources = spanning
+    _, placement = plan_and_placement
+    host_cpus = len(os.sched_getaffinity(0))
+    seen = set()
+    for node, instances in resources["nodes"].items():
+        expected = min(placement.flavors[node]["vcpus"], host_cpus)
+        inside = int(_podman("exec", instances[0]["name"], "nproc").strip())
+        assert inside == expected, f"{node}: nproc {inside}, flavor {placement.flavors[node]['name']}"
+        seen.add(inside)
+        # what the driver reports, and the inventory gives the host as infn_cloud_cpus_limit
+        assert instances[0]["cpus_limit"] == expected
+        assert instances[0]["memory_limit_mb"] == placement.flavors[node]["ram_mb"]
+    if host_cpus >= 2:
+        assert seen == {1, 2}
