@@ -181,10 +181,10 @@ def attempt_rows(attempts: list[dict]) -> list[list]:
 
 
 def _print_attempts(attempts: list[dict]) -> None:
-    from infn_cloud.cli.view import console, table
+    from infn_cloud.cli.view import print_renderable, table
 
     columns = ["#", "OPERATION", "SITE", "OUTCOME", "PHASE", "PROVISION", "CONFIGURE", "TOTAL", "STARTED"]
-    console().print(table(columns, attempt_rows(attempts), "OUTCOME", indent=4))
+    print_renderable(table(columns, attempt_rows(attempts), "OUTCOME", indent=4))
 
 
 def _show_value(value) -> str:

@@ -88,11 +88,21 @@ def table(columns: list[str], rows: list[list], status_column: str | None = None
         cells = ["-" if v is None or v == "" else str(v) for v in row]
         rendered = [Text(c, style=status_style(c) if i == index else "") for i, c in enumerate(cells)]
         grid.add_row(*rendered)
-    return Padding(grid, (0, 0, 0, indent)) if indent else grid
+    return Padding(grid, (0, 0, 0, indent), expand=False) if indent else grid
 
 
 def print_table(
     columns: list[str], rows: list[list], status_column: str | None = None, stream: TextIO | None = None
 ) -> None:
+    print_renderable(table(columns, rows, status_column), stream)
+
+
+def print_renderable(renderable, stream: TextIO | None = None) -> None:
+    """Print a rich renderable; off a terminal without the trailing spaces that pad table cells."""
     out = console(stream)
-    out.print(table(columns, rows, status_column))
+    if out.is_terminal:
+        out.print(renderable)
+        return
+    with out.capture() as captured:
+        out.print(renderable)
+    out.file.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))

@@ -91,6 +91,7 @@ def test_show_prints_each_attempt_with_its_phase_durations(records, capsys):
     assert re.match(r"\s+1\s+create\s+SITE-A\s+failed\s+provision\s+12 s\s+-\s+\d+ s\s", rows[0]), out
     assert re.match(r"\s+2\s+retry\s+SITE-B\s+ok\s+outputs\s+61 s\s+2 min 05 s\s+\d+ s\s", rows[1]), out
     assert "1. cause: quota exceeded" in out
+    assert all(line == line.rstrip() for line in lines), "show pads lines with trailing spaces"
 
 
 class Terminal(io.StringIO):
