@@ -217,6 +217,23 @@ def compute_change(
                 }
             )
 
+    # Placement per node (policies with targets, the backbone): a node stays on its site.
+    before_nodes = (current.placement or {}).get("nodes") or {}
+    after_nodes = (target.placement or {}).get("nodes") or {}
+    for node in sorted(set(before_nodes) & set(after_nodes)):
+        for key, what in (("sites", "site"), ("regions", "region")):
+            old = (before_nodes[node] or {}).get(key) or []
+            new = (after_nodes[node] or {}).get(key) or []
+            if sorted(map(str, old)) != sorted(map(str, new)):
+                change.refused.append(
+                    {
+                        "what": f"node {node}: {what}",
+                        "reason": f"its placement changes ({old or 'any'} -> {new or 'any'}): "
+                        "a node stays on the site it was placed at",
+                        "instead": replace,
+                    }
+                )
+
     # ---- each compute node: what its instances were made with, and its count
     known_instances = {
         i.get("name"): node for node in (resources.get("nodes") or {}) for i in _instances(resources, node)
@@ -401,6 +418,102 @@ def _prospective(resources: dict, change: PlanChange) -> dict:
     return result
 
 
+def instance_sites(
+    plan: Plan | dict, resources: dict, sites: list[str], selected: dict[str, str] | None = None
+) -> tuple[dict[str, str], list[dict]]:
+    """Where the instances of each compute node of a deployment spanning ``sites`` go:
+    (node -> site, refused changes).
+
+    The rule (docs/cli.md "update"): a node's new instances go to the site that holds its
+    instances now (the recorded placement: every instance the spanning driver describes carries
+    its ``site``; deploy puts all instances of a node on one site, so one node = one site).
+    A node with no instance left goes where placement selection of the new plan puts it
+    (``selected``: node -> site, its ``node_sites`` with the first site for the others), else
+    to the first site. A node whose instances are on several sites (deploy never does that:
+    only a hand-made move) is refused when its count changes: its drivers would each number
+    new instances from their own highest index.
+    """
+    plan = plan_view(plan)
+    selected = selected or {}
+    first = sites[0]
+    where: dict[str, str] = {}
+    refused: list[dict] = []
+    for node in sorted(plan.compute):
+        at = sorted({str(i.get("site") or first) for i in _instances(resources, node)})
+        if len(at) == 1:
+            where[node] = at[0]
+        elif not at:
+            where[node] = selected.get(node) if selected.get(node) in sites else first
+        else:
+            where[node] = at[0]
+            if plan.compute[node].count != len(_instances(resources, node)):
+                refused.append(
+                    {
+                        "what": f"node {node}: count",
+                        "reason": f"its instances are on several sites ({', '.join(at)}): "
+                        "update does not know where a new one goes",
+                        "instead": "deploy the template again with the new inputs, then delete this one",
+                    }
+                )
+    return where, refused
+
+
+# Roles whose hosts read, at configure time, what another host of the same role publishes
+# in the same play: those hosts are configured together (see configure_hosts).
+# kubernetes: workers join with the token and CA hash the control plane publishes as facts;
+# object_storage: the ring is built from every storage host of the play.
+_PEERS_IN_PLAY: dict[str, Any] = {
+    "infn.cloud.kubernetes": lambda v: (v or {}).get("kubernetes_role") in ("control_plane", "master"),
+    "infn.cloud.object_storage": lambda v: True,
+}
+
+
+def configure_hosts(
+    plan: Plan | dict, change: PlanChange | dict, resources: dict, added: list[str]
+) -> list[str]:
+    """The inventory hosts (instance names) the configure run of an update needs:
+
+    - the instances the update added (they join);
+    - every instance of the nodes running a software entry whose variables (or secrets) change;
+    - for roles in ``_PEERS_IN_PLAY``: the hosts the configured ones read from in the play
+      (the Kubernetes control plane when a worker is configured, every Swift storage host
+      when one is).
+
+    An entry that is listed only because its node scales (no variable changes) is not a reason
+    to configure its existing instances: e.g. the HTCondor central manager does not list the
+    execute nodes (they authenticate with the pool's token), so a scale-out configures the new
+    execute nodes only. Empty: nothing to configure (a pure scale-in).
+    """
+    plan = plan_view(plan)
+    change = change.to_dict() if isinstance(change, PlanChange) else dict(change or {})
+    names = {node: [i.get("name") for i in _instances(resources, node)] for node in plan.compute}
+    hosts: set[str] = {n for n in added if n}
+    for item in change.get("reconfigure") or []:
+        if any(r.startswith(("variables change", "secret changes")) for r in item.get("reasons") or []):
+            for node in item.get("hosts") or []:
+                hosts |= set(names.get(_compute_of(plan, node) or node) or [])
+    entries = list(plan.software)
+    for role, provides in _PEERS_IN_PLAY.items():
+        role_entries = [e for e in entries if e.role == role]
+        touched = {
+            n
+            for e in role_entries
+            for node in e.hosts
+            for n in names.get(_compute_of(plan, node) or node) or []
+        } & hosts
+        if not touched:
+            continue
+        for e in role_entries:
+            if provides(e.vars):
+                for node in e.hosts:
+                    hosts |= set(names.get(_compute_of(plan, node) or node) or [])
+    return sorted(h for h in hosts if h)
+
+
+def _hosts_of(plan: Plan, names: dict[str, list], node: str) -> list[str]:
+    return list(names.get(_compute_of(plan, node) or node) or [])
+
+
 # ====================================================================== applying a change
 UPDATABLE = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_FAILED")
 SCALE_IN_PLAYBOOK = "playbooks/scale_in.yml"
@@ -474,7 +587,8 @@ class Updater:
         self.view.redact = Redactor(all_secrets).text
         redacted = redact_plan(target, all_secrets)
         site, registry = self._site(record)
-        resources = self._driver(site, deployment_id).describe(deployment_id)
+        sites = _record_sites(record)
+        resources = self._driver(site, deployment_id, record, registry).describe(deployment_id)
         change = compute_change(
             record.get("plan") or {},
             redacted,
@@ -485,6 +599,12 @@ class Updater:
         )
         changed_secrets = sorted(n for n, v in new_secrets.items() if secrets.get(n) != v)
         _secret_reasons(change, redacted, changed_secrets)
+        node_sites: dict[str, str] = {}
+        if len(sites) > 1:  # spanning backbone sites: where each node's new instances go
+            node_sites, refused = instance_sites(
+                redacted, resources, sites, self._selected_sites(target, registry, record, resources)
+            )
+            change.refused += refused
         if request.on_change is not None:
             request.on_change(deployment_id, change)
         if change.refused:
@@ -512,10 +632,11 @@ class Updater:
             "before": sorted(_names(resources)),
             "drain_timeout": request.drain_timeout,
             "change": change.to_dict(),
+            **({"node_sites": node_sites} if node_sites else {}),
         }
         self.state.update(deployment_id, pending_update=pending)
         self.view.attach_log(self.lc._dir(deployment_id) / "deploy.log")
-        self.view.message(f"update of {deployment_id} at {site.name}")
+        self.view.message(f"update of {deployment_id} at {', '.join(sites)}")
         record = self._run(deployment_id, pending, site, registry, all_secrets, timeouts)
         return UpdateResult(record, change, applied=True)
 
@@ -612,28 +733,57 @@ class Updater:
         return merged
 
     def _site(self, record: dict):
-        from infn_cloud.errors import NotFoundError, UsageError
+        """(the record's first site, the registry); every site of a deployment spanning the
+        backbone ("A,B" in the record) must still be in the registry."""
+        from infn_cloud.errors import NotFoundError
         from infn_cloud.federation import load_registry
 
         registry = load_registry(record.get("registry"))
-        if "," in (record.get("site") or ""):
-            raise UsageError(
-                f"deployment {record['id']} spans the sites {record['site']}: update does not change "
-                "a deployment spanning sites yet",
-                details=["deploy it again with the new inputs, then delete this one"],
-            )
-        site = registry.sites.get(record.get("site") or "")
-        if site is None:
-            raise NotFoundError(
-                f"deployment {record['id']}: its site {record.get('site')} is not in the registry "
-                f"{record.get('registry')}"
-            )
-        return site, registry
+        for name in _record_sites(record) or [""]:
+            if registry.sites.get(name) is None:
+                raise NotFoundError(
+                    f"deployment {record['id']}: its site {name or '(none)'} is not in the registry "
+                    f"{record.get('registry')}"
+                )
+        return registry.sites[_record_sites(record)[0]], registry
 
-    def _driver(self, site, deployment_id: str):
+    def _driver(self, site, deployment_id: str, record: dict | None = None, registry=None, node_sites=None):
+        """The site's driver; across backbone sites, a SpanningDriver whose node -> site map
+        is ``node_sites`` (an update's decision) or where the nodes are now (describe)."""
         from infn_cloud.federation import get_driver
+        from infn_cloud.federation.drivers import driver_for
 
-        return get_driver(site, public_key=self.lc.secrets.ensure_ssh_keypair(deployment_id))
+        public_key = self.lc.secrets.ensure_ssh_keypair(deployment_id)
+        sites = _record_sites(record or {})
+        if len(sites) < 2:
+            return get_driver(site, public_key=public_key)
+        if node_sites is None:
+            from infn_cloud.model import Deployment
+
+            found = self.lc._candidate_at(Deployment.from_record(record), registry)
+            node_sites = dict(found.node_sites) if found is not None else {}
+        candidate = _spanning_candidate(sites, node_sites)
+        return driver_for(registry, candidate, public_key=public_key, group=record.get("group_name"))
+
+    def _selected_sites(self, plan: dict, registry, record: dict, resources: dict) -> dict[str, str]:
+        """node -> site as placement selection puts the new plan, asked only when a node has
+        no instance left (instance_sites); {} when selection refuses it."""
+        from infn_cloud.errors import InfnCloudError
+        from infn_cloud.federation import select_sites
+
+        if all(_instances(resources, node) for node in plan.get("compute") or {}):
+            return {}
+        try:
+            selection = select_sites(
+                plan, registry, group=record.get("group_name"), policy=record.get("policy"), history=[]
+            )
+        except InfnCloudError:
+            return {}
+        sites = set(_record_sites(record))
+        for candidate in selection.candidates:
+            if set(candidate.sites) <= sites:
+                return {node: candidate.site_of(node) for node in plan.get("compute") or {}}
+        return {}
 
     # ------------------------------------------------------------------ retry
     def retry(self, deployment_id: str, timeouts=None) -> dict:
@@ -662,6 +812,18 @@ class Updater:
     # ------------------------------------------------------------------ the attempt
     def _run(self, deployment_id: str, pending: dict, site, registry, secrets: dict, timeouts) -> dict:
         return _UpdateAttempt(self, deployment_id, pending, site, registry, secrets, timeouts).run()
+
+
+def _record_sites(record: dict) -> list[str]:
+    """The sites of a record: one, or those of a deployment spanning the backbone ("A,B")."""
+    return [n.strip() for n in str(record.get("site") or "").split(",") if n.strip()]
+
+
+def _spanning_candidate(sites: list[str], node_sites: dict[str, str]):
+    from infn_cloud.model import SiteCandidate
+
+    first = sites[0]
+    return SiteCandidate(site=first, node_sites={n: s for n, s in node_sites.items() if s != first})
 
 
 def _names(resources: dict) -> set[str]:
@@ -721,6 +883,10 @@ class _UpdateAttempt:
         self.attempt_id = None
         self.driver = None
         self.removed: list[str] = []
+        record = updater.state.get(deployment_id)
+        self.sites = _record_sites(record) or [site.name]
+        self.label = ",".join(self.sites)  # the attempt's site: "A,B" across backbone sites
+        self.node_sites = pending.get("node_sites") if len(self.sites) > 1 else None
 
     @property
     def state(self):
@@ -743,13 +909,15 @@ class _UpdateAttempt:
 
         plan = unredact(self.pending["plan"], self.secrets)
         before = set(self.pending.get("before") or [])
-        self.attempt_id = self.state.start_attempt(self.id, "update", self.site.name, "provision")
+        self.attempt_id = self.state.start_attempt(self.id, "update", self.label, "provision")
         try:
             started = time.monotonic()
-            self.driver = self.u._driver(self.site, self.id)
+            self.driver = self.u._driver(
+                self.site, self.id, self.state.get(self.id), self.registry, self.node_sites
+            )
             adding = sum(item["count"] for item in (self.pending.get("change") or {}).get("add") or [])
             self.view.phase(
-                "provision", self.site.name, f"adding {adding} instance(s)" if adding else "nothing to add"
+                "provision", self.label, f"adding {adding} instance(s)" if adding else "nothing to add"
             )
             candidate = self._candidate(plan)
             self.driver.create(self.id, plan, candidate, progress=self.view)
@@ -758,7 +926,7 @@ class _UpdateAttempt:
             added = sorted(_names(resources) - before)
             self.state.update(self.id, resources=resources, pending_update={**self.pending, "added": added})
             self._enter("configure")
-            self._configure(plan, resources)
+            self._configure(plan, resources, added)
             remove = [n for n in self.pending.get("remove") or [] if n in _names(resources)]
             if remove:
                 self._enter("scale_in")
@@ -786,12 +954,15 @@ class _UpdateAttempt:
 
     def _candidate(self, plan: dict):
         """The deployment's site as selection sees it for the new plan (flavors and images);
-        the bare site when selection refuses it (its check counts our own instances as others')."""
+        the bare site when selection refuses it (its check counts our own instances as others').
+        Across backbone sites: the sites of the record, each node where the update put it."""
         from infn_cloud.errors import InfnCloudError
         from infn_cloud.federation import select_sites
         from infn_cloud.model import SiteCandidate
 
         record = self.state.get(self.id)
+        if len(self.sites) > 1:
+            return self._spanning_candidate(plan, record)
         try:
             selection = select_sites(
                 plan, self.registry, group=record.get("group_name"), policy=self.site.name, history=[]
@@ -805,12 +976,37 @@ class _UpdateAttempt:
             )
         return SiteCandidate.for_site(self.site.name)
 
+    def _spanning_candidate(self, plan: dict, record: dict):
+        """The placement of a deployment across backbone sites: selection's flavors and images
+        when it still proposes these sites, the node -> site map of the update always."""
+        import dataclasses
+
+        from infn_cloud.errors import InfnCloudError
+        from infn_cloud.federation import select_sites
+
+        node_sites = dict(self.node_sites or {})
+        wanted = _spanning_candidate(self.sites, node_sites)
+        try:
+            selection = select_sites(
+                plan, self.registry, group=record.get("group_name"), policy=record.get("policy"), history=[]
+            )
+            for candidate in selection.candidates:
+                if set(candidate.sites) == set(wanted.sites):
+                    return dataclasses.replace(candidate, site=wanted.site, node_sites=wanted.node_sites)
+        except InfnCloudError as exc:
+            self.view.message(
+                f"   selection at {self.label}: {exc.message} (the sites' drivers check capacity)"
+            )
+        return wanted
+
     def _document(self, plan: dict, resources: dict, status: str):
         from infn_cloud.deploy import document
         from infn_cloud.tosca.attributes import resolve_attributes
 
         resolved = resolve_attributes(plan, resources)
         doc = document.build(self.id, self.site, resolved, resources, self.secrets, status)
+        for name in self.sites[1:]:  # each host gets its own site's role_vars (as deploy does)
+            doc["site_role_vars"][name] = dict(getattr(self.registry.sites[name], "role_vars", None) or {})
         path = document.deployment_dir(self.id, self.u.lc.state_dir) / document.FILE_NAME
         return resolved, document.write(path, doc), doc
 
@@ -844,9 +1040,26 @@ class _UpdateAttempt:
             raise OperationFailed(result.cause(), details=result.details())
         return result
 
-    def _configure(self, plan: dict, resources: dict) -> None:
-        self.view.phase("configure", self.site.name, "ansible-playbook playbooks/configure.yml")
-        result = self._playbook(plan, resources, "playbooks/configure.yml", None, self.timeouts.configure)
+    def _configure(self, plan: dict, resources: dict, added: list[str]) -> None:
+        """configure.yml on the hosts that need it (configure_hosts), none for a pure scale-in."""
+        hosts = configure_hosts(
+            self.pending["plan"], self.pending.get("change") or {}, resources, list(added)
+        )
+        self.pending = {**self.pending, "configured": hosts}
+        if not hosts:
+            self.view.phase("configure", self.label, "nothing to configure")
+            self.state.update(self.id, pending_update=self.pending)
+            return
+        self.view.phase(
+            "configure", self.label, f"ansible-playbook playbooks/configure.yml on {', '.join(hosts)}"
+        )
+        result = self._playbook(
+            plan,
+            resources,
+            "playbooks/configure.yml",
+            {"infn_cloud_configure_hosts": ":".join(hosts)},
+            self.timeouts.configure,
+        )
         boundaries = list(getattr(result, "boundaries", None) or [])
         if boundaries:
             self.view.message("Stopped at documented boundaries:")
@@ -857,7 +1070,7 @@ class _UpdateAttempt:
     def _scale_in(self, plan: dict, resources: dict, remove: list[str]) -> None:
         drain = int(self.pending.get("drain_timeout") or DEFAULT_DRAIN_TIMEOUT)
         if has_scale_in_playbook():
-            self.view.phase("scale_in", self.site.name, f"draining {', '.join(remove)} (up to {drain} s)")
+            self.view.phase("scale_in", self.label, f"draining {', '.join(remove)} (up to {drain} s)")
             self._playbook(
                 plan,
                 resources,
@@ -870,7 +1083,7 @@ class _UpdateAttempt:
             self.view.message(
                 f"   {SCALE_IN_PLAYBOOK} is missing: {', '.join(remove)} removed without a drain"
             )
-        self.view.phase("scale_in", self.site.name, f"removing {', '.join(remove)}")
+        self.view.phase("scale_in", self.label, f"removing {', '.join(remove)}")
         self.removed = self.driver.remove_instances(self.id, remove, progress=self.view)
         self._forget_hosts(resources, remove)
 
@@ -910,6 +1123,8 @@ class _UpdateAttempt:
         )
         added = sorted(_names(resources) - set(self.pending.get("before") or []))
         details = [f"added: {', '.join(added)}"] if added else []
+        if "configured" in self.pending:
+            details.append(f"configured: {', '.join(self.pending['configured']) or 'nothing'}")
         if self.pending.get("remove"):
             details.append(f"removed: {', '.join(self.pending['remove'])}")
         self.state.finish_attempt(
@@ -917,14 +1132,14 @@ class _UpdateAttempt:
         )
         document.write(path, {**doc, "status": "UPDATE_COMPLETE"})
         total = sum(v for v in self.timings.values() if isinstance(v, int | float))
-        self.view.phase("done", self.site.name, f"UPDATE_COMPLETE in {total:.0f} s")
+        self.view.phase("done", self.label, f"UPDATE_COMPLETE in {total:.0f} s")
         return self.state.get(self.id)
 
     def _ended(self, outcome: str, cause: str, details: list, before: set[str]) -> None:
         """UPDATE_FAILED; instances this update added go when they were never configured."""
         from infn_cloud.errors import InfnCloudError
 
-        self.view.message(f"update {outcome} during {self.phase} at {self.site.name}: {cause}")
+        self.view.message(f"update {outcome} during {self.phase} at {self.label}: {cause}")
         for line in details:
             self.view.message(f"   {line}")
         cleanup: list[str] = []

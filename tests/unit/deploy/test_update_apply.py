@@ -193,7 +193,9 @@ def test_scale_in_drains_first_and_a_failed_drain_removes_nothing(env):
 
     assert done["status"] == "UPDATE_COMPLETE"
     assert _executes(env, dep) == names[:2]
-    assert [c[0] for c in env.runs.calls[-2:]] == ["configure.yml", "scale_in.yml"]
+    # a pure scale-in configures nothing (no host's variables change): it drains, then removes
+    assert [c[0] for c in env.runs.calls[-2:]] == ["scale_in.yml", "scale_in.yml"]
+    assert "configured: nothing" in done["attempts"][-1]["details"]
     assert done["attempts"][-1]["cleanup"] == [f"container/{names[-1]}"]
 
 
