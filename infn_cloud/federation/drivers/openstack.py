@@ -430,26 +430,43 @@ class OpenStackDriver(Driver):
     def _create(
         self, deployment_id: str, compute: dict, rules: dict, placement: dict, existing: list[dict], progress
     ) -> None:
-        tag = self._tag(deployment_id)
         # Servers already there, by node: their indices (kept; new ones get fresh indices).
         have: dict[str, list[int]] = {}
         for server in existing:
             meta = server.get("metadata") or {}
             have.setdefault(meta.get("infn_cloud_node", ""), []).append(int(meta.get("infn_cloud_index", 0)))
-        to_add = {
-            node: max(0, int(compute[node].get("count", 1) or 0) - len(have.get(node, [])))
-            for node in compute
-        }
-        if existing and not any(to_add.values()):
+        new_indices: dict[str, range] = {}
+        for node in compute:
+            first = max(have.get(node, [-1])) + 1
+            missing = max(0, int(compute[node].get("count", 1) or 0) - len(have.get(node, [])))
+            new_indices[node] = range(first, first + missing)
+        if existing and not any(new_indices.values()):
             self._progress(progress, "every server exists already; nothing to create")
             return
         tagging = self._neutron_tagging()
         private = self.site.networks.get("private")
         net_id = self._network_id(private) if private else None
+        groups = self._security_groups(deployment_id, compute, rules, existing, tagging, progress)
+        key_name = self._keypair(deployment_id, placement, growing=bool(existing))
+        created = self._servers_of(
+            deployment_id, compute, placement, new_indices, net_id, groups, key_name, progress
+        )
+        for node, index, _spec, made in created:
+            self._wait_active(made["id"], f"{deployment_id}-{node_slug(node)}-{index}", progress)
+        for node, index, spec, made in created:
+            for vol in spec.get("volumes") or []:
+                self._create_volume(deployment_id, node, index, vol, made["id"], progress)
+            if spec.get("public_ip"):
+                self._floating_ip(deployment_id, made["id"], tagging, progress)
+
+    def _security_groups(
+        self, deployment_id: str, compute: dict, rules: dict, existing: list[dict], tagging: bool, progress
+    ) -> dict[str, list[str]]:
+        """The ids of the security groups of each node's servers: the deployment's members group
+        and the node's own (its port rules), made where missing."""
         groups = (
             {g.get("name"): g for g in self._described("security_groups", deployment_id)} if existing else {}
         )
-
         self._progress(progress, f"creating security groups infn-cloud-{deployment_id}(-<node>)")
         members = groups.get(f"infn-cloud-{deployment_id}")
         if members is None:
@@ -457,33 +474,21 @@ class OpenStackDriver(Driver):
                 "security_group", {"name": f"infn-cloud-{deployment_id}"}, deployment_id, tagging
             )
             self._members_rule(members["id"])
-        node_groups: dict[str, str] = {}
+        node_groups: dict[str, list[str]] = {}
         for node in sorted(compute):
             name = f"infn-cloud-{deployment_id}-{node_slug(node)}"
             if name in groups:
-                node_groups[node] = groups[name]["id"]
+                node_groups[node] = [members["id"], groups[name]["id"]]
                 continue
             sg = self._labelled("security_group", {"name": name}, deployment_id, tagging)
-            node_groups[node] = sg["id"]
+            node_groups[node] = [members["id"], sg["id"]]
             for protocol, low, high, net in rules[node]:
                 self._call(
                     f"rule of security group {name}",
                     self._connection().network.create_security_group_rule,
                     **_rule(sg["id"], net, protocol, low, high),
                 )
-        self._servers_and_more(
-            deployment_id,
-            compute,
-            placement,
-            have,
-            to_add,
-            members,
-            node_groups,
-            net_id,
-            tag,
-            tagging,
-            progress,
-        )
+        return node_groups
 
     def _members_rule(self, group_id: str) -> None:
         # The deployment's servers reach each other on every port; nobody else through this group.
@@ -496,35 +501,38 @@ class OpenStackDriver(Driver):
             remote_group_id=group_id,
         )
 
-    def _servers_and_more(
-        self,
-        deployment_id,
-        compute,
-        placement,
-        have,
-        to_add,
-        members,
-        node_groups,
-        net_id,
-        tag,
-        tagging,
-        progress,
-    ) -> None:
-        key_name = None
+    def _keypair(self, deployment_id: str, placement: dict, growing: bool) -> str | None:
+        """The deployment's keypair (None without a public key); growing, it may exist already."""
         public_key = self.public_key or placement.get("public_key")
-        if public_key:
-            key_name = f"infn-cloud-{deployment_id}"
-            try:
-                self._call(
-                    f"keypair {key_name}",
-                    self._connection().compute.create_keypair,
-                    name=key_name,
-                    public_key=public_key,
-                )
-            except ApiError as exc:
-                if exc.status != 409 or not have:  # 409: the deployment's keypair exists (growing)
-                    raise
+        if not public_key:
+            return None
+        key_name = f"infn-cloud-{deployment_id}"
+        try:
+            self._call(
+                f"keypair {key_name}",
+                self._connection().compute.create_keypair,
+                name=key_name,
+                public_key=public_key,
+            )
+        except ApiError as exc:
+            if exc.status != 409 or not growing:  # 409: the deployment's keypair exists (growing)
+                raise
+        return key_name
 
+    def _servers_of(
+        self,
+        deployment_id: str,
+        compute: dict,
+        placement: dict,
+        new_indices: dict[str, range],
+        net_id: str | None,
+        groups: dict[str, list[str]],
+        key_name: str | None,
+        progress,
+    ) -> list[tuple[str, int, dict, dict]]:
+        """Create the servers of new_indices on the private network net_id (None: "auto") with
+        each node's security groups and the keypair; (node, index, plan entry, server) of each."""
+        tag = self._tag(deployment_id)
         flavor_ids = self._flavor_ids()
         image_ids: dict[str, str] = {}
         created: list[tuple[str, int, dict, dict]] = []
@@ -540,8 +548,7 @@ class OpenStackDriver(Driver):
                 raise OperationFailed(f"site {self.site.name}: no image chosen for node {node}")
             if image not in image_ids:
                 image_ids[image] = self._image_id(image)
-            first = max(have.get(node, [-1])) + 1
-            for index in range(first, first + to_add[node]):
+            for index in new_indices[node]:
                 name = f"{deployment_id}-{node_slug(node)}-{index}"
                 self._progress(progress, f"creating server {name} ({flavor['name']}, {image})")
                 server = {
@@ -551,7 +558,7 @@ class OpenStackDriver(Driver):
                     "metadata": self._meta(deployment_id, node, index),
                     "tags": [tag],
                     # ids, not names: Neutron names are not unique within a project
-                    "security_groups": [{"name": members["id"]}, {"name": node_groups[node]}],
+                    "security_groups": [{"name": group} for group in groups[node]],
                     # required from microversion 2.37 on
                     "networks": [{"uuid": net_id}] if net_id else "auto",
                 }
@@ -560,34 +567,41 @@ class OpenStackDriver(Driver):
                 made = self._call(f"create server {name}", self._connection().compute.create_server, **server)
                 self._new_servers.append(name)
                 created.append((node, index, spec, made))
-
-        for node, index, _spec, made in created:
-            self._wait_active(made["id"], f"{deployment_id}-{node_slug(node)}-{index}", progress)
-        for node, index, spec, made in created:
-            for vol in spec.get("volumes") or []:
-                self._create_volume(deployment_id, node, index, vol, made["id"], progress)
-            if spec.get("public_ip"):
-                self._floating_ip(deployment_id, made["id"], tagging, progress)
+        return created
 
     def _wait_active(self, server_id: str, name: str, progress: Progress, timeout: float = 900):
         """``conn.compute.wait_for_server`` until ACTIVE; ERROR fails with Nova's fault message."""
         compute = self._connection().compute
         server = self._call(f"server {name}", compute.get_server, server_id)
-        try:
-            server = compute.wait_for_server(
-                server, status="ACTIVE", failures=["ERROR"], interval=self.poll_interval, wait=timeout
-            )
-        except exceptions.ResourceFailure:
-            fault = (server.fault or {}).get("message") or "no fault message"
-            raise OperationFailed(f"site {self.site.name}: server {name} went to ERROR: {fault}") from None
-        except exceptions.ResourceTimeout:
-            raise OperationFailed(
-                f"site {self.site.name}: server {name} still {server.status} after {timeout:.0f} s"
-            ) from None
-        except exceptions.SDKException as exc:
-            raise ApiError(f"server {name}", exc) from None
+        server = self._wait_for(
+            f"server {name}",
+            compute.wait_for_server,
+            server,
+            ("ACTIVE", "ERROR"),
+            timeout,
+            failed=lambda s: f"went to ERROR: {(s.fault or {}).get('message') or 'no fault message'}",
+            late=lambda s: f"still {s.status}",
+        )
         self._progress(progress, f"server {name} is ACTIVE")
         return server
+
+    def _wait_for(self, what: str, waiter, resource, states: tuple[str, str], timeout: float, failed, late):
+        """Wait with an SDK proxy's waiter (``wait_for_server``, ``wait_for_status``) until resource
+        reaches states[0]; states[1] is its failure. failed(resource) / late(resource): what the
+        error says (the waiter refreshes the resource in place: its fault, its last status)."""
+        status, failure = states
+        try:
+            return waiter(
+                resource, status=status, failures=[failure], interval=self.poll_interval, wait=timeout
+            )
+        except exceptions.ResourceFailure:
+            raise OperationFailed(f"site {self.site.name}: {what} {failed(resource)}") from None
+        except exceptions.ResourceTimeout:
+            raise OperationFailed(
+                f"site {self.site.name}: {what} {late(resource)} after {timeout:.0f} s"
+            ) from None
+        except exceptions.SDKException as exc:
+            raise ApiError(what, exc) from None
 
     def _create_volume(self, deployment_id, node, index, vol, server_id, progress, timeout: float = 600):
         name = f"{deployment_id}-{node_slug(node)}-{index}-{node_slug(vol.get('node') or 'vol')}"
@@ -602,18 +616,15 @@ class OpenStackDriver(Driver):
             size=int(vol.get("size_gb") or 1),
             metadata=meta,
         )
-        try:
-            storage.wait_for_status(
-                volume, status="available", failures=["error"], interval=self.poll_interval, wait=timeout
-            )
-        except exceptions.ResourceFailure:
-            raise OperationFailed(f"site {self.site.name}: volume {name} went to error") from None
-        except exceptions.ResourceTimeout:
-            raise OperationFailed(
-                f"site {self.site.name}: volume {name} not available after {timeout:.0f} s"
-            ) from None
-        except exceptions.SDKException as exc:
-            raise ApiError(f"volume {name}", exc) from None
+        self._wait_for(
+            f"volume {name}",
+            storage.wait_for_status,
+            volume,
+            ("available", "error"),
+            timeout,
+            failed=lambda _: "went to error",
+            late=lambda _: "not available",
+        )
         self._call(
             f"attach volume {name}",
             self._connection().compute.create_volume_attachment,
