@@ -174,6 +174,10 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+# Also what the drivers check ids with (infn_cloud.module_utils loads it by this name): imported
+# here so that Ansible ships it with the module.
+from ansible_collections.infn.cloud.plugins.module_utils._deployment import deployment_id_problem
+
 try:
     from infn_cloud.deploy.deployment_secrets import stored_inputs
     from infn_cloud.deploy.redaction import redact_plan, unredact
@@ -198,6 +202,9 @@ class Refused(Exception):
 def check_record(record):
     """The record's refusals, with the CLI's wording where the CLI has the same case."""
     deployment_id = record.get("id") or "?"
+    problem = deployment_id_problem(record.get("id"))
+    if problem:
+        raise Refused("the record's id: %s" % problem)
     status = record.get("status")
     if status not in UPDATABLE:
         hint = {
