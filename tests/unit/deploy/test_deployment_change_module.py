@@ -5,11 +5,13 @@ markers, inputs with markers), with the instances given (no site)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 from infn_cloud.deploy.redaction import redact_plan
+from infn_cloud.paths import collections_path, ensure_collection_link
 from infn_cloud.tosca import make_plan, secret_values
 from infn_cloud.tosca.attributes import resolve_attributes
 
@@ -63,9 +65,17 @@ def _record(template: str, inputs: dict, counts: dict[str, int], **fields) -> tu
 def _run(tmp_path: Path, **args) -> dict:
     path = tmp_path / "args.json"
     path.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
+    ensure_collection_link()  # the module imports the collection's module_utils, as AnsiballZ ships them
+    env = {**os.environ, "PYTHONPATH": str(collections_path())}
     proc = subprocess.run(
-        [sys.executable, str(MODULE), str(path)], capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, str(MODULE), str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
     )
+    assert proc.stdout, proc.stderr
     return json.loads(proc.stdout)
 
 
