@@ -1,4 +1,5 @@
-"""AWX job templates, end to end on the local site: playbooks/deploy.yml, then playbooks/delete.yml.
+"""AWX job templates, end to end on the local site: playbooks/deploy.yml, then playbooks/update.yml
+(a refused change, then an input change that reconfigures), then playbooks/delete.yml.
 
 Each job runs under ansible-runner with a private data dir laid out as AWX lays it out (project/,
 inventory/hosts, env/extravars, env/passwords, env/envvars, the collection installed under
@@ -6,8 +7,9 @@ requirements_collections/), with credentials as AWX injects them: the OpenStack 
 clouds.yaml path in OS_CLIENT_CONFIG_FILE, the Vault credential type of docs/awx.md as
 INFN_CLOUD_VAULT_ADDR/INFN_CLOUD_VAULT_TOKEN (a real OpenBao, a token whose policy only allows the
 users/awx/ subtree). The extra vars are a survey's answers made from `infn-cloud survey`.
-The delete job is a later job in a NEW private data dir: it finds the deployment through the record
-in OpenBao. What no test here does: run an AWX server (none runs on this machine).
+The update and delete jobs are later jobs, each in a NEW private data dir: they find the deployment
+through the record in OpenBao (the update job its SSH key and secret values too).
+What no test here does: run an AWX server (none runs on this machine).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import random
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -142,6 +145,29 @@ def _artifacts_text(private: Path) -> str:
     return "\n".join(parts)
 
 
+def _record(client, deployment_id: str) -> dict | None:
+    try:
+        data = client.secrets.kv.v2.read_secret_version(
+            path=f"users/awx/deployments/{deployment_id}/record", raise_on_deleted_version=False
+        )["data"]["data"]
+    except hvac.exceptions.InvalidPath:
+        return None
+    return json.loads(data["record"])
+
+
+def _exists(client, path: str) -> bool:
+    try:
+        client.secrets.kv.v2.read_secret_metadata(path=path)
+    except hvac.exceptions.InvalidPath:
+        return False
+    return True
+
+
+def _container_ids(deployment_id: str) -> dict[str, str]:
+    out = _podman("ps", "-a", "--filter", f"label={LABEL}={deployment_id}", "--format", "{{.Names}}={{.ID}}")
+    return dict(line.split("=", 1) for line in out)
+
+
 def _stats(runner) -> dict:
     for event in runner.events:
         if event.get("event") == "playbook_on_stats":
@@ -225,15 +251,61 @@ def jobs(bao, tmp_path_factory):
             if containers
             else None
         )
-        # A later job: a new private data dir, nothing shared with the deploy job but the credentials.
+        data["ids_after_deploy"] = _container_ids(deployment_id)
+        # Later jobs: each a new private data dir, nothing shared with the deploy job but the credentials.
+        # A change update refuses (a running node's size): the job fails and nothing changes.
+        refused_dir = _private_data_dir(
+            base / "job-update-refused",
+            {
+                "infn_cloud_deployment_id": deployment_id,
+                "infn_cloud_registry": "inventories/local",
+                "infn_cloud_input_num_cpus": "2",
+                "awx_job_id": job_id + 1,
+            },
+            credentials,
+        )
+        data["refused_dir"] = refused_dir
+        data["refused"] = _run_job(refused_dir, "playbooks/update.yml")
+        data["record_after_refused"] = _record(root, deployment_id)
+        data["ids_after_refused"] = _container_ids(deployment_id)
+        # An input change: one more account; the VM is reconfigured, not recreated.
+        update_dir = _private_data_dir(
+            base / "job-update",
+            {
+                "infn_cloud_deployment_id": deployment_id,
+                "infn_cloud_registry": "inventories/local",
+                "infn_cloud_input_users": answers["infn_cloud_input_users"]
+                + "- os_user_name: updateuser\n  os_user_add_to_sudoers: false\n",
+                "awx_job_id": job_id + 2,
+            },
+            credentials,
+        )
+        data["update_dir"] = update_dir
+        update_started = time.monotonic()
+        data["update"] = _run_job(update_dir, "playbooks/update.yml")
+        data["update_s"] = time.monotonic() - update_started
+        data["record_after_update"] = _record(root, deployment_id)
+        data["ids_after_update"] = _container_ids(deployment_id)
+        data["updateuser"] = (
+            subprocess.run(
+                ["podman", "exec", containers[0], "id", "-u", "updateuser"], capture_output=True, text=True
+            )
+            if containers
+            else None
+        )
         delete_dir = _private_data_dir(
             base / "job-delete",
-            {"infn_cloud_deployment_id": deployment_id, "awx_job_id": job_id + 1},
+            {"infn_cloud_deployment_id": deployment_id, "awx_job_id": job_id + 3},
             credentials,
         )
         data["delete_dir"] = delete_dir
         data["delete"] = _run_job(delete_dir, "playbooks/delete.yml")
         data["after_delete"] = _leftovers(deployment_id)
+        data["kept_after_delete"] = [
+            path
+            for path in ("ssh", "secrets")
+            if _exists(root, f"users/awx/deployments/{deployment_id}/{path}")
+        ]
         yield data
     finally:
         left = _leftovers(deployment_id)
@@ -263,7 +335,7 @@ def test_the_record_is_kept_in_vault_for_the_next_job(jobs):
     # the backbone (ranked first) failed in configuration and was cleaned; the federated site took it
     assert record["sites"] == ["LOCAL-BACKBONE", "LOCAL-FEDERATED"] and record["site"] == "LOCAL-FEDERATED"
     first, second = record["attempts"]
-    assert (first["site"], first["phase"], first["outcome"]) == ("LOCAL-BACKBONE", "configure", "failed")
+    assert (first["site"], first["phase"], first["outcome"]) == ("LOCAL-BACKBONE", "configure", "failed"), first
     assert f"failed on {jobs['deployment_id']}-vm-server-0" in first["cause"]
     assert (second["site"], second["outcome"]) == ("LOCAL-FEDERATED", "ok")
     assert record["hosts"] == [f"{jobs['deployment_id']}-vm-server-0"]
@@ -281,8 +353,50 @@ def test_delete_job_finds_the_record_and_leaves_nothing(jobs):
         )
 
 
+def test_deploy_job_keeps_what_update_needs(jobs):
+    record = json.loads(jobs["record_after_deploy"]["record"])
+    assert record["plan"]["compute"]["vm_server"]["count"] == 1
+    assert record["inputs"]["num_cpus"] == 1
+    assert [i["name"] for i in record["resources"]["nodes"]["vm_server"]] == [
+        f"{jobs['deployment_id']}-vm-server-0"
+    ]
+    assert record["secrets_kept"] is True
+    assert "BEGIN OPENSSH PRIVATE KEY" not in jobs["record_after_deploy"]["record"]
+
+
+def test_a_refused_update_fails_the_job_and_changes_nothing(jobs):
+    run = jobs["refused"]
+    assert run.status == "failed"
+    out = _stdout(jobs["refused_dir"])
+    deployment = jobs["deployment_id"]
+    assert f"deployment {deployment}: 1 change(s) cannot be made in place; nothing was changed" in out
+    assert "! refused: node vm_server: size: num_cpus 1 -> 2" in out  # the CLI's reason
+    assert json.loads(jobs["record_after_deploy"]["record"]) == jobs["record_after_refused"]
+    assert jobs["ids_after_refused"] == jobs["ids_after_deploy"]
+
+
+def test_update_job_reconfigures_the_running_vm(jobs):
+    run = jobs["update"]
+    assert run.status == "successful", _stdout(jobs["update_dir"])[-4000:]
+    # the same container (not recreated), now with the new account
+    assert jobs["ids_after_update"] == jobs["ids_after_deploy"]
+    assert jobs["updateuser"] is not None and jobs["updateuser"].returncode == 0, jobs["updateuser"]
+    out = _stdout(jobs["update_dir"])
+    assert "~ vm_server (infn.cloud.common): variables change: common_users" in out
+    record = jobs["record_after_update"]
+    assert record["status"] == "UPDATE_COMPLETE"
+    assert [u["os_user_name"] for u in record["inputs"]["users"]] == ["surveyuser", "updateuser"]
+    last = record["attempts"][-1]
+    assert (last["kind"], last["outcome"], last["added"], last["removed"]) == ("update", "ok", [], [])
+    assert record["hosts"] == [f"{jobs['deployment_id']}-vm-server-0"]
+    stats = _stats(run)
+    assert stats["infn_cloud_deployment_id"] == jobs["deployment_id"]
+    assert stats["infn_cloud_outputs"] == record["outputs"] and record["outputs"]["node_ip"]
+
+
 def test_credentials_never_reach_the_job_output(jobs):
-    for private in (jobs["deploy_dir"], jobs["delete_dir"]):
+    assert jobs["kept_after_delete"] == []  # delete.yml removed the key and secrets from Vault
+    for private in (jobs["deploy_dir"], jobs["refused_dir"], jobs["update_dir"], jobs["delete_dir"]):
         text = _artifacts_text(private)
         assert jobs["token"] not in text
         assert jobs["os_password"] not in text
