@@ -1,7 +1,8 @@
 """End to end with real software: htcondor_cluster deployed once on the local site.
 
 The tests of this module share that one deployment (a deploy is the slow part) and run in
-file order: what a user sees (record, outputs), that the pool works for an ordinary user,
+file order: what a user sees (record, outputs), that the execute node advertises its flavor's
+CPUs and memory (not the host's), that the pool works for an ordinary user,
 that no secret leaked anywhere, and finally that delete leaves nothing behind.
 
 The leak scan runs WHILE the deploy runs (LeakWatch, polled by the module fixture): temporary
@@ -27,6 +28,7 @@ from pathlib import Path
 import pytest
 from conftest import LABEL, leftovers, local_networks_without_containers, read_secrets
 
+from infn_cloud.federation import load_registry
 from infn_cloud.runner import OWNER_TAG
 from infn_cloud.secrets.leakscan import (
     Finding,
@@ -241,6 +243,32 @@ def test_outputs(cluster):
     human = cli.run("outputs", dep).stdout
     assert "cluster_secret: <secret:cluster_secret>" in human and "outputs --show-secrets" in human
     assert secrets["cluster_secret"] not in human
+
+
+def test_execute_node_advertises_its_flavor_not_the_host(cluster):
+    """condor_status shows the execute node's flavor (CPUs capped at the host's), as on a VM of
+    that flavor: not the host's memory, which the container's /proc/meminfo shows."""
+    cli, data, _ = cluster
+    cm = data["nodes"]["cm_server"][0]["name"]
+    execute = data["nodes"]["execute_server"][0]
+    site = load_registry(Path(cli.env["INFN_CLOUD_REGISTRY"])).site(data["site"])
+    flavor = next(f for f in site.flavors if f.name == execute["flavor"])
+    expected = (min(flavor.vcpus, len(os.sched_getaffinity(0))), flavor.ram_mb)
+    host_mb = int(_exec_out(execute["name"], "awk '/^MemTotal/ {print $2}' /proc/meminfo")) // 1024
+    assert host_mb > flavor.ram_mb  # what HTCondor would advertise if it detected the memory itself
+    deadline = time.monotonic() + 120
+    advertised = ""
+    while time.monotonic() < deadline:
+        advertised = _exec_out(
+            cm, f"condor_status -constraint 'Machine == \"{execute['name']}\"' -af TotalCpus TotalMemory"
+        )
+        if advertised:
+            break
+        time.sleep(3)
+    assert advertised, f"{execute['name']} is not in condor_status"
+    cpus, memory = advertised.splitlines()[0].split()  # TotalCpus is a real ("1.0")
+    assert (float(cpus), int(memory)) == expected
+    assert _exec_out(execute["name"], "nproc") == str(expected[0])
 
 
 def test_job_of_ordinary_user_runs_on_execute_node(cluster):

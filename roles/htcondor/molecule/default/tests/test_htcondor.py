@@ -45,6 +45,23 @@ def test_condor_status_lists_slots_of_both_execute_hosts(cm, wait):
     assert wait(machines, timeout=120, interval=3, what="slots of both execute hosts") == EXECUTE_HOSTS
 
 
+def test_execute_hosts_advertise_the_size_they_were_given(cm, wait):
+    """exec1: htcondor_num_cpus/htcondor_memory_mb; exec2: the container limits the inventory
+    gives a local node (infn_cloud_cpus_limit/infn_cloud_memory_limit_mb), not the host's."""
+    expected = {EXEC1: (2, 1500), EXEC2: (1, 1024)}
+
+    def sizes():
+        result = as_user(cm, "alice", "condor_status -af Machine TotalCpus TotalMemory")
+        assert result.rc == 0, result.stderr
+        found = {}
+        for line in result.stdout.splitlines():
+            machine, cpus, memory = line.split()  # TotalCpus is a real ("2.0")
+            found[machine] = (float(cpus), int(memory))
+        return found if EXECUTE_HOSTS <= set(found) else None
+
+    assert wait(sizes, timeout=120, interval=3, what="slots of both execute hosts") == expected
+
+
 def test_job_of_ordinary_user_runs_on_an_execute_host(cm, wait):
     submit = "\n".join(
         [
