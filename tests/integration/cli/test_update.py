@@ -96,6 +96,18 @@ def _show(cli, deployment_id: str) -> dict:
     return data
 
 
+def _configured_hosts(cli, deployment_id: str) -> set[str]:
+    """The hosts the last configure.yml run of the deployment processed (ansible-runner's
+    playbook_on_stats event in its artifacts: the recap)."""
+    runs = sorted((cli.state / "deployments" / deployment_id / "artifacts").glob("configure-*"))
+    assert runs, "no configure run in the artifacts"
+    for event in sorted((runs[-1] / "job_events").glob("*.json")):
+        data = json.loads(event.read_text())
+        if data.get("event") == "playbook_on_stats":
+            return set((data.get("event_data") or {}).get("processed") or {})
+    raise AssertionError(f"{runs[-1]}: no playbook_on_stats event")
+
+
 def _names(view: dict, node: str) -> list[str]:
     return [i["name"] for i in view["nodes"].get(node, [])]
 
@@ -149,6 +161,12 @@ def test_scale_out_from_1_to_3_execute_nodes(pool):
     assert view["outputs"]["execute_ips"] == [i["private_ip"] for i in view["nodes"]["execute_server"]]
     now = _ids(dep)
     assert {n: now[n] for n in before} == before, "an existing node was recreated"
+    # configure ran on the new execute nodes only: the central manager and the first execute
+    # node are untouched (the CM's configuration lists no execute node; they join with a token)
+    added = sorted(set(executes) - set(before))
+    assert len(added) == 2
+    assert f"configured: {', '.join(added)}" in view["attempts"][-1]["details"]
+    assert _configured_hosts(cli, dep) == set(added)
     cm = _names(view, "cm_server")[0]
     assert _startds(cm, set(executes)) == set(executes)
 
