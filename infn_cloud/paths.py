@@ -42,6 +42,14 @@ class CollectionNotFoundError(NotFoundError, FileNotFoundError):
     """The infn.cloud collection's files are nowhere (also a FileNotFoundError for callers)."""
 
 
+def display_path(path: str) -> str:
+    """A path as messages show it: relative to the working directory when below it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return path
+
+
 def _is_checkout(path: Path) -> bool:
     return (path / "galaxy.yml").is_file()
 

@@ -13,7 +13,7 @@ from infn_cloud.errors import UsageError, ValidationError
 from infn_cloud.federation import Registry, load_registry
 from infn_cloud.federation.location import REGISTRY_ENV, registry_location
 from infn_cloud.state import StateStore, open_state
-from infn_cloud.tosca.yamlio import Mapping, YamlSyntaxError, load_file, load_text
+from infn_cloud.tosca.yamlio import Mapping, YamlSyntaxError, load_text, load_user_file
 
 DEFAULT_REGISTRY = "inventories/local"
 STATE_ENV = "INFN_CLOUD_STATE_DIR"
@@ -95,16 +95,8 @@ def load_inputs(args: argparse.Namespace) -> Mapping | None:
     merged = Mapping()
     for name in args.inputs:
         path = Path(name)
-        if not path.is_file():
-            raise UsageError(f"inputs file {name} not found")
-        # The file's content is untrusted input: unreadable YAML, a document over the YAML limits
-        # or anything but a map is an invalid input (exit 2), like a bad value.
-        try:
-            data = load_file(path)
-        except YamlSyntaxError as exc:
-            raise ValidationError(f"inputs file {exc}") from None
-        except UnicodeDecodeError:
-            raise ValidationError(f"inputs file {name}: not a UTF-8 text file") from None
+        # Untrusted: unreadable YAML or anything but a map is an invalid input (exit 2), like a bad value.
+        data = load_user_file(name, "inputs file")
         if data is None:
             continue
         if not isinstance(data, dict):

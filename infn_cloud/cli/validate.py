@@ -19,6 +19,7 @@ from pathlib import Path
 from infn_cloud.cli import emit
 from infn_cloud.cli.options import add_input_arguments, import_maps, load_inputs
 from infn_cloud.errors import EXIT_INVALID, EXIT_NOT_FOUND, EXIT_OK, NotFoundError, UsageError
+from infn_cloud.paths import display_path
 from infn_cloud.tosca import validate
 
 UNUSED_TYPES_RULE = "unused types"  # infn_cloud.tosca.validate.UNUSED_TYPES_RULE
@@ -140,7 +141,7 @@ def junit_xml(reports: list[dict], strict: bool) -> bytes:
         timestamp=dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
     )
     for report in reports:
-        name = _xml_text(_display(report["template"]))
+        name = _xml_text(display_path(report["template"]))
         parent = str(Path(name).parent)
         classname = "templates" if parent in ("", ".") else parent.strip("/").replace("/", ".")
         case = ET.SubElement(
@@ -160,13 +161,6 @@ def junit_xml(reports: list[dict], strict: bool) -> bytes:
             err.text = _xml_text("\n".join(f"warning: {p['text']}" for p in report["warnings"]))
     ET.indent(root)
     return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
-
-
-def _display(path: str) -> str:
-    try:
-        return str(Path(path).resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return path
 
 
 def _write_junit(path: str, reports: list[dict], strict: bool) -> None:

@@ -332,12 +332,16 @@ class ProgressView:
         elif kind == "playbook_on_stats":
             self._stats(data)
 
-    def _play_start(self, play: str) -> None:
+    def _between_waves(self, label: str) -> None:
+        """End the running wave (its summary line) and show label until the next one starts."""
         with self._lock:
             ended = self._end_wave() if self.wave is not None else None
-            self.wave_label = "preparing"
+            self.wave_label = label
         if ended:
             self.message(ended)
+
+    def _play_start(self, play: str) -> None:
+        self._between_waves("preparing")
         if self.mode == "verbose":
             self._print(f"   play: {play}")
 
@@ -433,11 +437,7 @@ class ProgressView:
         )
 
     def _stats(self, data: dict) -> None:
-        with self._lock:
-            ended = self._end_wave() if self.wave is not None else None
-            self.wave_label = "recap"
-        if ended:
-            self.message(ended)
+        self._between_waves("recap")
         ok = data.get("ok") or {}
         changed = data.get("changed") or {}
         failures = data.get("failures") or {}

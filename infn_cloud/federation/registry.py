@@ -68,6 +68,10 @@ def _describe(value: Any) -> str:
     return repr(value)
 
 
+# The Python type a value of each kind has (an int is not a bool; enum and any: no type).
+_PY_TYPES = {"str": str, "int": int, "bool": bool, "list": list, "map": dict, "obj": dict}
+
+
 def _check(schema: _S, value: Any, path: str, errors: list[str]) -> None:
     where = path or "(top level)"
     if value is None:
@@ -75,55 +79,45 @@ def _check(schema: _S, value: Any, path: str, errors: list[str]) -> None:
             errors.append(f"{where}: expected {_expected(schema)}, got nothing (null)")
         return
     kind = schema.kind
-    if kind == "str":
-        if not isinstance(value, str) or (schema.non_empty and not value.strip()):
-            errors.append(f"{where}: expected {_expected(schema)}, got {_describe(value)}")
-    elif kind == "int":
-        if isinstance(value, bool) or not isinstance(value, int):
-            errors.append(f"{where}: expected integer, got {_describe(value)}")
-        elif schema.minimum is not None and value < schema.minimum:
-            errors.append(f"{where}: expected integer >= {schema.minimum}, got {value}")
-    elif kind == "any":
-        pass
-    elif kind == "bool":
-        if not isinstance(value, bool):
-            errors.append(f"{where}: expected true or false, got {_describe(value)}")
-    elif kind == "enum":
-        if value not in schema.choices:
-            errors.append(f"{where}: expected one of {', '.join(schema.choices)}, got {_describe(value)}")
-    elif kind == "list":
-        if not isinstance(value, list):
-            errors.append(f"{where}: expected a list, got {_describe(value)}")
-            return
-        if schema.non_empty and not value:
-            errors.append(f"{where}: expected a non-empty list")
+    if kind == "any":
+        return
+    if kind == "enum":
+        wrong = value not in schema.choices
+    else:
+        wrong = not isinstance(value, _PY_TYPES[kind]) or (kind == "int" and isinstance(value, bool))
+        wrong = wrong or (kind == "str" and schema.non_empty and not value.strip())
+    if wrong:
+        errors.append(f"{where}: expected {_expected(schema)}, got {_describe(value)}")
+        return
+    if kind == "int" and schema.minimum is not None and value < schema.minimum:
+        errors.append(f"{where}: expected integer >= {schema.minimum}, got {value}")
+    if kind in ("list", "map") and schema.non_empty and not value:
+        errors.append(f"{where}: expected a non-empty {'list' if kind == 'list' else 'mapping'}")
+    if kind == "list":
         for i, item in enumerate(value):
             _check(schema.item, item, f"{path}[{i}]", errors)
     elif kind == "map":
-        if not isinstance(value, dict):
-            errors.append(f"{where}: expected a mapping, got {_describe(value)}")
-            return
-        if schema.non_empty and not value:
-            errors.append(f"{where}: expected a non-empty mapping")
         for key, item in value.items():
             if not isinstance(key, str):
                 errors.append(f"{where}: keys must be strings, got {_describe(key)}")
                 continue
             _check(schema.item, item, f"{path}.{key}" if path else key, errors)
     elif kind == "obj":
-        if not isinstance(value, dict):
-            errors.append(f"{where}: expected a mapping, got {_describe(value)}")
-            return
-        for key in schema.required:
-            if key not in value:
-                errors.append(f"{where}: missing required key '{key}'")
-        for key, item in value.items():
-            sub = f"{path}.{key}" if path else str(key)
-            if key not in schema.fields:
-                known = ", ".join(sorted(schema.fields))
-                errors.append(f"{sub}: unknown key (known keys: {known})")
-                continue
-            _check(schema.fields[key], item, sub, errors)
+        _check_fields(schema, value, path, errors)
+
+
+def _check_fields(schema: _S, value: dict, path: str, errors: list[str]) -> None:
+    """An obj: its required keys are there, every key is a field of the schema and valid."""
+    for key in schema.required:
+        if key not in value:
+            errors.append(f"{path or '(top level)'}: missing required key '{key}'")
+    for key, item in value.items():
+        sub = f"{path}.{key}" if path else str(key)
+        if key not in schema.fields:
+            known = ", ".join(sorted(schema.fields))
+            errors.append(f"{sub}: unknown key (known keys: {known})")
+            continue
+        _check(schema.fields[key], item, sub, errors)
 
 
 def _expected(schema: _S) -> str:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from infn_cloud.errors import ValidationError
+from infn_cloud.paths import display_path
 from infn_cloud.tosca import catalogue
 from infn_cloud.tosca.loader import Template, load
 from infn_cloud.tosca.model import Collector, ValidationReport
@@ -103,7 +102,7 @@ def make_plan(path, inputs=None, import_map=None) -> dict:
     analysis, sink, resolved = _analyse(path, inputs, import_map, True)
     if sink.errors or analysis is None:
         raise ValidationError(
-            f"{_display(resolved)} is not valid: {len(sink.errors)} problem(s)",
+            f"{display_path(resolved)} is not valid: {len(sink.errors)} problem(s)",
             details=[p.format() for p in sink.errors],
         )
     plan = plan_from_analysis(analysis)
@@ -112,12 +111,5 @@ def make_plan(path, inputs=None, import_map=None) -> dict:
     contract.check(analysis, plan)  # role variables against the roles' argument specs (exit 2)
     from infn_cloud.tosca.ports import check_plan_ports
 
-    check_plan_ports(plan, _display(resolved))  # ports the drivers will open (exit 2)
+    check_plan_ports(plan, display_path(resolved))  # ports the drivers will open (exit 2)
     return plan
-
-
-def _display(path: str) -> str:
-    try:
-        return str(Path(path).resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return path

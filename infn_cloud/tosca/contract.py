@@ -39,7 +39,7 @@ from pathlib import Path
 import yaml
 
 from infn_cloud.errors import ValidationError
-from infn_cloud.paths import collection_root
+from infn_cloud.paths import collection_root, display_path
 from infn_cloud.tosca import roles
 from infn_cloud.tosca.model import Collector
 from infn_cloud.tosca.values import FUNCTIONS, contains_function, is_function, to_plain
@@ -168,7 +168,7 @@ def check(analysis, plan: dict) -> None:
             _check_entry(analysis, entry, sink)
     if sink.errors:
         raise ValidationError(
-            f"{_display(template.path)}: the plan does not fit its roles ({len(sink.errors)} problem(s))",
+            f"{display_path(template.path)}: the plan does not fit its roles ({len(sink.errors)} problem(s))",
             details=[p.format() for p in sink.errors],
         )
 
@@ -480,10 +480,3 @@ def _describe(prop, raw) -> str:
         name = name[0] if isinstance(name, list) and name else name
         text += f", input '{name}'"
     return text
-
-
-def _display(path: str) -> str:
-    try:
-        return str(Path(path).resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return path

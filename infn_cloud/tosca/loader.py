@@ -19,11 +19,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from infn_cloud.errors import NotFoundError, UsageError, ValidationError
+from infn_cloud.errors import NotFoundError, ValidationError
 from infn_cloud.paths import collection_root
 from infn_cloud.tosca.model import Collector, yaml_text
 from infn_cloud.tosca.types import TypeRegistry
-from infn_cloud.tosca.yamlio import Mapping, NodeBudget, YamlSyntaxError, load_file, position
+from infn_cloud.tosca.yamlio import Mapping, NodeBudget, YamlSyntaxError, load_file, load_user_file, position
 
 IMPORT_MAP_ENV = "INFN_CLOUD_IMPORT_MAP"
 IMPORT_ROOTS_ENV = "INFN_CLOUD_IMPORT_ROOTS"
@@ -118,14 +118,7 @@ class ImportMap:
 
     def add_file(self, path: Path) -> None:
         """Read an import map; its content is untrusted (problems: ValidationError, exit 2)."""
-        if not path.is_file():
-            raise UsageError(f"import map {path} not found")
-        try:
-            doc = load_file(path)
-        except YamlSyntaxError as exc:
-            raise ValidationError(f"import map {exc}") from None
-        except UnicodeDecodeError:
-            raise ValidationError(f"import map {path}: not a UTF-8 text file") from None
+        doc = load_user_file(path, "import map")
         entries = doc.get("imports") if isinstance(doc, dict) else None
         if not isinstance(entries, dict):
             raise ValidationError(

@@ -289,24 +289,34 @@ def _known_type(context, type_name) -> bool:
     )
 
 
+def _entry_type(sink, at: tuple, not_map: tuple[str, str], unknown) -> str | None:
+    """The type of an entry (a node template, an input or property definition) at
+    (file, container, name, entry, subject); None after an error when the entry is not a map
+    (not_map: message and rule), has no type, or unknown(type) returns a (message, rule)."""
+    file, container, name, entry, subject = at
+    if not isinstance(entry, dict):
+        sink.error(file, position(container, name), subject, not_map[0], rule=not_map[1])
+        return None
+    type_name = entry.get("type")
+    if type_name is None:
+        sink.error(file, position(container, name), subject, "has no type", rule="type")
+        return None
+    problem = unknown(type_name)
+    if problem is not None:
+        sink.error(file, position(entry, "type"), subject, problem[0], rule=problem[1])
+        return None
+    return type_name
+
+
 def _check_definition(context, file, container, name, definition, subject, check_default=True) -> None:
     sink = context.sink
-    pos = position(container, name)
-    if not isinstance(definition, dict):
-        sink.error(file, pos, subject, "definition must be a map with at least 'type'", rule="definition")
-        return
-    type_name = definition.get("type")
+    type_name = _entry_type(
+        sink,
+        (file, container, name, definition, subject),
+        ("definition must be a map with at least 'type'", "definition"),
+        lambda t: None if _known_type(context, t) else (f"unknown data type '{t}'", "unknown type"),
+    )
     if type_name is None:
-        sink.error(file, pos, subject, "has no type", rule="type")
-        return
-    if not _known_type(context, type_name):
-        sink.error(
-            file,
-            position(definition, "type"),
-            subject,
-            f"unknown data type '{type_name}'",
-            rule="unknown type",
-        )
         return
     schema = definition.get("entry_schema")
     schema_type = schema.get("type") if isinstance(schema, dict) else schema
@@ -328,7 +338,9 @@ def _check_definition(context, file, container, name, definition, subject, check
             default, type_name, where, entry_schema=schema, constraints=definition.get("constraints")
         )
     elif definition.get("constraints") is not None:
-        context.checker.normalise_constraints(definition.get("constraints"), Where(file, pos, subject))
+        context.checker.normalise_constraints(
+            definition.get("constraints"), Where(file, position(container, name), subject)
+        )
 
 
 # -- inputs -----------------------------------------------------------------------------
@@ -465,22 +477,17 @@ def _check_node_templates(analysis: Analysis) -> None:
         sink.warn(file, template.doc.pos("topology_template"), "topology_template", "has no node_templates")
     for node_name, node in nodes.items():
         subject = f"node '{node_name}'"
-        pos = position(nodes, node_name)
-        if not isinstance(node, dict):
-            sink.error(file, pos, subject, "must be a map with a 'type'", rule="structure")
-            continue
-        type_name = node.get("type")
+        type_name = _entry_type(
+            sink,
+            (file, nodes, node_name, node, subject),
+            ("must be a map with a 'type'", "structure"),
+            lambda t: (
+                None
+                if registry.get("node_types", t) is not None
+                else (f"unknown node type '{t}' (is its types file imported?)", "type")
+            ),
+        )
         if type_name is None:
-            sink.error(file, pos, subject, "has no type", rule="type")
-            continue
-        if registry.get("node_types", type_name) is None:
-            sink.error(
-                file,
-                position(node, "type"),
-                subject,
-                f"unknown node type '{type_name}' (is its types file imported?)",
-                rule="type",
-            )
             continue
         for key in node:
             if key not in (
@@ -509,20 +516,24 @@ def _check_node_templates(analysis: Analysis) -> None:
             )
 
 
+def _defined(sink, at: tuple, definitions, definer: str, rule: str) -> bool:
+    """Whether the name at (file, container, name, subject) is in definitions; if not, an error
+    naming `definer` and the names it defines."""
+    file, container, name, subject = at
+    if name in definitions:
+        return True
+    known = ", ".join(sorted(definitions)) or "none"
+    message = f"is not defined by {definer} (known: {known})"
+    sink.error(file, position(container, name), subject, message, rule=rule)
+    return False
+
+
 def _check_defined_values(analysis, node_name, subject, values, definitions, definer) -> None:
     """Check each property value against its definition; unknown names are errors naming `definer`."""
     sink, file = analysis.sink, analysis.file
     for prop, value in values.items():
         psubject = f"{subject} property '{prop}'"
-        if prop not in definitions:
-            known = ", ".join(sorted(definitions)) or "none"
-            sink.error(
-                file,
-                position(values, prop),
-                psubject,
-                f"is not defined by {definer} (known: {known})",
-                rule="unknown property",
-            )
+        if not _defined(sink, (file, values, prop, psubject), definitions, definer, "unknown property"):
             continue
         definition = definitions[prop][0] if isinstance(definitions[prop][0], dict) else {}
         where = Where(file, position(values, prop), psubject, raw_text(values, prop))
@@ -606,15 +617,7 @@ def _check_capabilities(analysis, node_name, node, type_name) -> None:
     definitions = registry.merged("node_types", type_name, "capabilities")
     for cap_name, cap in caps.items():
         subject = f"node '{node_name}' capability '{cap_name}'"
-        if cap_name not in definitions:
-            known = ", ".join(sorted(definitions)) or "none"
-            sink.error(
-                file,
-                position(caps, cap_name),
-                subject,
-                f"is not defined by the type (known: {known})",
-                rule="unknown capability",
-            )
+        if not _defined(sink, (file, caps, cap_name, subject), definitions, "the type", "unknown capability"):
             continue
         if cap is None:
             continue

@@ -33,6 +33,8 @@ FUNCTIONS = frozenset(
 # Quoted numbers the production parsers convert ('-1', "8080", '1.5e3'): decimal digits only.
 _INTEGER_RE = re.compile(r"[-+]?[0-9]+")
 _FLOAT_RE = re.compile(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
+# integer and float: the Python types a value may be, the text a quoted one must match, its reading
+_NUMBERS = {"integer": ((int,), _INTEGER_RE, int), "float": ((int, float), _FLOAT_RE, float)}
 OPERATORS = (
     "equal",
     "greater_than",
@@ -122,6 +124,19 @@ class ValueChecker:
         self.sink.error(where.file, where.pos, where.subject, message, value=value, rule=f"type {type_name}")
         return value, False
 
+    def _number(self, value, type_name, where):
+        """integer or float (_NUMBERS): a number of its kinds, or quoted text of one (a warning)."""
+        kinds, pattern, read = _NUMBERS[type_name]
+        if isinstance(value, kinds) and not isinstance(value, bool):
+            return value, True
+        if isinstance(value, str) and pattern.fullmatch(value.strip()):
+            number = read(value.strip())
+            self._coerced(
+                where, value, f"quoted number read as the {type_name} {number} (unquote it)", type_name
+            )
+            return number, True
+        return self._fail_type(value, type_name, where)
+
     def _primitive(self, value, type_name, where, entry_schema, depth):
         if type_name == "any":
             return value, True
@@ -130,13 +145,8 @@ class ValueChecker:
                 return value, True
             if isinstance(value, int | float) and not isinstance(value, bool):
                 text = where.raw if isinstance(where.raw, str) else str(value)
-                self.sink.warn(
-                    where.file,
-                    where.pos,
-                    where.subject,
-                    f"unquoted number used as a string, read as '{text}' (quote it)",
-                    value=value,
-                    rule="type string",
+                self._coerced(
+                    where, value, f"unquoted number used as a string, read as '{text}' (quote it)", type_name
                 )
                 return text, True
             if isinstance(value, bool):  # tosca-parser and the orchestrators take it as text
@@ -146,26 +156,8 @@ class ValueChecker:
                 )
                 return text, True
             return self._fail_type(value, type_name, where)
-        if type_name == "integer":
-            if isinstance(value, int) and not isinstance(value, bool):
-                return value, True
-            if isinstance(value, str) and _INTEGER_RE.fullmatch(value.strip()):
-                number = int(value.strip())
-                self._coerced(
-                    where, value, f"quoted number read as the integer {number} (unquote it)", type_name
-                )
-                return number, True
-            return self._fail_type(value, type_name, where)
-        if type_name == "float":
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                return value, True
-            if isinstance(value, str) and _FLOAT_RE.fullmatch(value.strip()):
-                number = float(value.strip())
-                self._coerced(
-                    where, value, f"quoted number read as the float {number} (unquote it)", type_name
-                )
-                return number, True
-            return self._fail_type(value, type_name, where)
+        if type_name in _NUMBERS:
+            return self._number(value, type_name, where)
         if type_name == "boolean":
             if isinstance(value, bool):
                 return value, True

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import yaml
 
+from infn_cloud.errors import UsageError, ValidationError
+
 try:  # libyaml's parser is ~10x faster and still gives node marks
     _BaseLoader = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - PyYAML without libyaml
@@ -385,3 +387,17 @@ def load_file(
     if cache:
         _CACHE[key] = data
     return data
+
+
+def load_user_file(path: str | Path, what: str):
+    """A YAML file the user names (an inputs file, an import map). Its content is untrusted: a missing
+    file is a usage error (exit 64); unreadable YAML, a document over the limits or a file that is not
+    UTF-8 text an invalid input (exit 2). Messages start with `what` and the path as given."""
+    if not Path(path).is_file():
+        raise UsageError(f"{what} {path} not found")
+    try:
+        return load_file(path)
+    except YamlSyntaxError as exc:
+        raise ValidationError(f"{what} {exc}") from None
+    except UnicodeDecodeError:
+        raise ValidationError(f"{what} {path}: not a UTF-8 text file") from None

@@ -357,12 +357,15 @@ class OpenStackDriver(Driver):
         return "standard-attr-tag" in exts
 
     # ------------------------------------------------------------------ lookups
+    def _id_of(self, kind: str, listing, name: str, hint: str = "") -> str:
+        """The id of the first resource listing(name=name) returns (a network, an image)."""
+        found = self._call(f"{kind} {name}", lambda: list(listing(name=name)))
+        if not found:
+            raise OperationFailed(f"site {self.site.name}: {kind} '{name}' not found{hint}")
+        return found[0].id
+
     def _network_id(self, name: str) -> str:
-        net = self._connection().network
-        nets = self._call(f"network {name}", lambda: list(net.networks(name=name)))
-        if not nets:
-            raise OperationFailed(f"site {self.site.name}: network '{name}' not found (registry networks)")
-        return nets[0].id
+        return self._id_of("network", self._connection().network.networks, name, " (registry networks)")
 
     def _flavor_ids(self) -> dict[str, str]:
         compute = self._connection().compute
@@ -370,11 +373,7 @@ class OpenStackDriver(Driver):
         return {f.name: f.id for f in flavors}
 
     def _image_id(self, name: str) -> str:
-        image = self._connection().image
-        images = self._call(f"image {name}", lambda: list(image.images(name=name)))
-        if not images:
-            raise OperationFailed(f"site {self.site.name}: image '{name}' not found")
-        return images[0].id
+        return self._id_of("image", self._connection().image.images, name)
 
     # ------------------------------------------------------------------ create
     def create(self, deployment_id: str, plan: dict, placement: Any, progress: Progress = None) -> dict:
