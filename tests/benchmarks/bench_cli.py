@@ -69,6 +69,7 @@ def main() -> None:
     py = sys.executable
 
     # 1a. infn-cloud deploy
+    load_deploy = os.getloadavg()[0]
     t_cli, proc = _timed([py, "-m", "infn_cloud", "deploy", template, "--json", "--quiet"], env)
     dep = json.loads(proc.stdout)["id"]
     inventory = base / "state" / "deployments" / dep / "infn_cloud.deployment.yml"
@@ -87,16 +88,17 @@ def main() -> None:
     playbook = [ansible_playbook, "-e", f"@{vars_file}", "--private-key", str(key_file)]
     seconds = []
     for run in range(max(1, args.reruns)):
+        load = os.getloadavg()[0]
         took, proc2 = _timed([*playbook, "-i", str(inventory), "playbooks/configure.yml"], ansible_env)
         changed = [int(n) for n in re.findall(r"\bchanged=(\d+)", proc2.stdout)]
         if not changed or any(changed):
             print(f"warning: idempotent run {run + 1} is not idempotent: changed={changed}", file=sys.stderr)
         seconds.append(took)
-        print(f"idempotent run {run + 1}: {took:.1f} s", file=sys.stderr)
+        print(f"idempotent run {run + 1}: {took:.1f} s (load {load:.1f} at its start)", file=sys.stderr)
     _timed([py, "-m", "infn_cloud", "delete", dep, "--quiet"], env)
     if args.skip_plain:
         print(f"template: {template}")
-        print(f"infn-cloud deploy:                         {t_cli:7.1f} s")
+        print(f"infn-cloud deploy:                         {t_cli:7.1f} s  (load {load_deploy:.1f} at start)")
         _print_rerun(t_first, seconds)
         return
 
@@ -140,7 +142,7 @@ def main() -> None:
     )
 
     print(f"template: {template}")
-    print(f"infn-cloud deploy:                         {t_cli:7.1f} s")
+    print(f"infn-cloud deploy:                         {t_cli:7.1f} s  (load {load_deploy:.1f} at start)")
     print(f"driver create + ansible-playbook configure: {t_plain:7.1f} s")
     print(f"overhead ratio (goal <= 1.1):               {t_cli / t_plain:7.2f}")
     _print_rerun(t_first, seconds)
