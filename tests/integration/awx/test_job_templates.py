@@ -20,7 +20,6 @@ import random
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -268,22 +267,31 @@ def jobs(bao, tmp_path_factory):
         data["refused"] = _run_job(refused_dir, "playbooks/update.yml")
         data["record_after_refused"] = _record(root, deployment_id)
         data["ids_after_refused"] = _container_ids(deployment_id)
-        # An input change: one more account; the VM is reconfigured, not recreated.
-        update_dir = _private_data_dir(
-            base / "job-update",
-            {
-                "infn_cloud_deployment_id": deployment_id,
-                "infn_cloud_registry": "inventories/local",
-                "infn_cloud_input_users": answers["infn_cloud_input_users"]
-                + "- os_user_name: updateuser\n  os_user_add_to_sudoers: false\n",
-                "awx_job_id": job_id + 2,
-            },
-            credentials,
+        # An input change: one more account; the VM is reconfigured, not recreated. First as a
+        # dry run (the change is printed, nothing happens), then for real.
+        update_vars = {
+            "infn_cloud_deployment_id": deployment_id,
+            "infn_cloud_registry": "inventories/local",
+            "infn_cloud_input_users": answers["infn_cloud_input_users"]
+            + "- os_user_name: updateuser\n  os_user_add_to_sudoers: false\n",
+            "awx_job_id": job_id + 2,
+        }
+        dry_dir = _private_data_dir(
+            base / "job-update-dry-run", {**update_vars, "infn_cloud_update_dry_run": True}, credentials
         )
+        data["dry_dir"] = dry_dir
+        data["dry"] = _run_job(dry_dir, "playbooks/update.yml")
+        data["record_after_dry"] = _record(root, deployment_id)
+        data["updateuser_after_dry"] = (
+            subprocess.run(
+                ["podman", "exec", containers[0], "id", "-u", "updateuser"], capture_output=True, text=True
+            )
+            if containers
+            else None
+        )
+        update_dir = _private_data_dir(base / "job-update", update_vars, credentials)
         data["update_dir"] = update_dir
-        update_started = time.monotonic()
         data["update"] = _run_job(update_dir, "playbooks/update.yml")
-        data["update_s"] = time.monotonic() - update_started
         data["record_after_update"] = _record(root, deployment_id)
         data["ids_after_update"] = _container_ids(deployment_id)
         data["updateuser"] = (
@@ -335,7 +343,8 @@ def test_the_record_is_kept_in_vault_for_the_next_job(jobs):
     # the backbone (ranked first) failed in configuration and was cleaned; the federated site took it
     assert record["sites"] == ["LOCAL-BACKBONE", "LOCAL-FEDERATED"] and record["site"] == "LOCAL-FEDERATED"
     first, second = record["attempts"]
-    assert (first["site"], first["phase"], first["outcome"]) == ("LOCAL-BACKBONE", "configure", "failed"), first
+    outcome = (first["site"], first["phase"], first["outcome"])
+    assert outcome == ("LOCAL-BACKBONE", "configure", "failed"), first
     assert f"failed on {jobs['deployment_id']}-vm-server-0" in first["cause"]
     assert (second["site"], second["outcome"]) == ("LOCAL-FEDERATED", "ok")
     assert record["hosts"] == [f"{jobs['deployment_id']}-vm-server-0"]
@@ -375,6 +384,17 @@ def test_a_refused_update_fails_the_job_and_changes_nothing(jobs):
     assert jobs["ids_after_refused"] == jobs["ids_after_deploy"]
 
 
+def test_a_dry_run_update_job_prints_the_change_and_changes_nothing(jobs):
+    run = jobs["dry"]
+    assert run.status == "successful", _stdout(jobs["dry_dir"])[-4000:]
+    assert "~ vm_server (infn.cloud.common): variables change: common_users" in _stdout(jobs["dry_dir"])
+    assert _stats(run)["infn_cloud_change"] == [
+        "~ vm_server (infn.cloud.common): variables change: common_users"
+    ]
+    assert jobs["record_after_dry"] == json.loads(jobs["record_after_deploy"]["record"])
+    assert jobs["updateuser_after_dry"] is not None and jobs["updateuser_after_dry"].returncode != 0
+
+
 def test_update_job_reconfigures_the_running_vm(jobs):
     run = jobs["update"]
     assert run.status == "successful", _stdout(jobs["update_dir"])[-4000:]
@@ -396,7 +416,8 @@ def test_update_job_reconfigures_the_running_vm(jobs):
 
 def test_credentials_never_reach_the_job_output(jobs):
     assert jobs["kept_after_delete"] == []  # delete.yml removed the key and secrets from Vault
-    for private in (jobs["deploy_dir"], jobs["refused_dir"], jobs["update_dir"], jobs["delete_dir"]):
+    jobs_dirs = ("deploy_dir", "refused_dir", "dry_dir", "update_dir", "delete_dir")
+    for private in (jobs[name] for name in jobs_dirs):
         text = _artifacts_text(private)
         assert jobs["token"] not in text
         assert jobs["os_password"] not in text
