@@ -48,7 +48,9 @@ def check_id(deployment_id):
 
 
 def record_argument_spec():
+    """The options of a record's place (doc fragment infn.cloud.record)."""
     return dict(
+        deployment_id=dict(type="str", required=True),
         store=dict(type="str", choices=["auto", "vault", "directory"], default="auto"),
         state_dir=dict(type="path"),
         vault_path=dict(type="str"),

@@ -24,6 +24,7 @@ description:
     list fields (e.g. a site to C(sites)) without duplicates.
 extends_documentation_fragment:
   - infn.cloud.vault
+  - infn.cloud.record
 attributes:
   check_mode:
     description: Reports what would change and writes nothing.
@@ -32,10 +33,6 @@ attributes:
     description: Shows the record before and after.
     support: full
 options:
-  deployment_id:
-    description: Id of the deployment (1-40 lower-case letters, digits and C(-)).
-    type: str
-    required: true
   state:
     description: V(present) creates or updates the record, V(absent) removes it.
     type: str
@@ -51,22 +48,6 @@ options:
       - Items already there are kept once.
     type: dict
     default: {}
-  store:
-    description:
-      - V(auto) uses Vault when a Vault address is configured, else O(state_dir).
-    type: str
-    choices: [auto, vault, directory]
-    default: auto
-  state_dir:
-    description: Directory of the records for the V(directory) store; created 0700 if missing.
-    type: path
-  vault_path:
-    description: KV path under which records are kept. Default C(users/<user>/deployments).
-    type: str
-  user:
-    description: Owner whose C(users/<user>/) Vault subtree holds the records.
-    type: str
-    default: awx
 seealso:
   - module: infn.cloud.deployment_record_info
 """
@@ -151,7 +132,6 @@ def main():
     argument_spec = vault_argument_spec()
     argument_spec.update(record_argument_spec())
     argument_spec.update(
-        deployment_id=dict(type="str", required=True),
         state=dict(type="str", choices=["present", "absent"], default="present"),
         record=dict(type="dict", default={}),
         append=dict(type="dict", default={}),

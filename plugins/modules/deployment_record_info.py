@@ -18,6 +18,7 @@ description:
     running in a later AWX job.
 extends_documentation_fragment:
   - infn.cloud.vault
+  - infn.cloud.record
 attributes:
   check_mode:
     description: Only reads.
@@ -25,26 +26,6 @@ attributes:
   diff_mode:
     description: Nothing changes.
     support: none
-options:
-  deployment_id:
-    description: Id of the deployment.
-    type: str
-    required: true
-  store:
-    description: V(auto) uses Vault when a Vault address is configured, else O(state_dir).
-    type: str
-    choices: [auto, vault, directory]
-    default: auto
-  state_dir:
-    description: Directory of the records for the V(directory) store.
-    type: path
-  vault_path:
-    description: KV path under which records are kept. Default C(users/<user>/deployments).
-    type: str
-  user:
-    description: Owner whose C(users/<user>/) Vault subtree holds the records.
-    type: str
-    default: awx
 seealso:
   - module: infn.cloud.deployment_record
 """
@@ -100,7 +81,6 @@ def read(store, deployment_id, kind):
 def main():
     argument_spec = vault_argument_spec()
     argument_spec.update(record_argument_spec())
-    argument_spec.update(deployment_id=dict(type="str", required=True))
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     run_with_store(module, lambda store, kind: read(store, module.params["deployment_id"], kind))
 

@@ -23,18 +23,8 @@ description:
   - Only reads files; it never changes anything, so check mode behaves like a normal run.
 requirements:
   - infn-cloud, the collection's Python package (C(pip install infn-cloud); C(pip install -e .) in a checkout)
-attributes:
-  check_mode:
-    description: Read-only; runs the same in check mode.
-    support: full
-  diff_mode:
-    description: Nothing changes, so there is no diff.
-    support: none
-  action_group:
-    description: Use C(group/infn.cloud.infn) in C(module_defaults) to set defaults for this module.
-    support: full
-    membership:
-      - infn.cloud.infn
+extends_documentation_fragment:
+  - infn.cloud.read_only
 options:
   plan:
     description: The deployment plan (a dict). Mutually exclusive with O(plan_file).

@@ -21,6 +21,8 @@ description:
     C(file:line: subject value V: message)."
 requirements:
   - infn-cloud (the Python package of this collection)
+extends_documentation_fragment:
+  - infn.cloud.read_only
 options:
   template:
     description: Path to a TOSCA template, or the name of a catalogue template such as C(htcondor_cluster).
@@ -37,17 +39,6 @@ options:
     type: list
     elements: path
     default: []
-attributes:
-  check_mode:
-    description: Can run in check mode and return the same plan; the module never changes anything.
-    support: full
-  diff_mode:
-    description: Nothing changes, so there is no diff.
-    support: none
-  action_group:
-    description: Use C(group/infn.cloud.infn) in C(module_defaults) to set defaults for this module.
-    support: full
-    membership: [infn.cloud.infn]
 seealso:
   - name: TOSCA engine
     description: Plan contract, import maps and validation rules.

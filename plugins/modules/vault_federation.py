@@ -184,11 +184,16 @@ class Federation:
         except hvac.exceptions.InvalidPath:
             return None
 
+    @staticmethod
+    def _mounted(listing, path):
+        """What is mounted at path/ (None: nothing), from a sys listing of secrets engines or
+        auth methods (hvac returns the mounts at the top level or under data)."""
+        mounts = listing()
+        return mounts.get("data", mounts).get(path + "/")
+
     def kv_engine(self):
         kv = self.p["kv_mount"]
-        mounts = self.client.sys.list_mounted_secrets_engines()
-        mounts = mounts.get("data", mounts)
-        current = mounts.get(kv + "/")
+        current = self._mounted(self.client.sys.list_mounted_secrets_engines, kv)
         if current is None:
             self.change(
                 "enable kv-v2 engine at %s/" % kv,
@@ -202,9 +207,7 @@ class Federation:
 
     def jwt_auth(self):
         mount = self.p["jwt_mount"]
-        methods = self.client.sys.list_auth_methods()
-        methods = methods.get("data", methods)
-        current = methods.get(mount + "/")
+        current = self._mounted(self.client.sys.list_auth_methods, mount)
         if current is None:
             self.change(
                 "enable jwt auth at %s/" % mount,
@@ -212,8 +215,7 @@ class Federation:
             )
             if self.module.check_mode:
                 return None
-            methods = self.client.sys.list_auth_methods()
-            current = methods.get("data", methods)[mount + "/"]
+            current = self._mounted(self.client.sys.list_auth_methods, mount)
         elif current.get("type") not in ("jwt", "oidc"):
             self.module.fail_json(msg="auth path %s/ is a %s method, not jwt" % (mount, current.get("type")))
         return current["accessor"]
