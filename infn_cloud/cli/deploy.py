@@ -19,33 +19,26 @@ from infn_cloud.cli.options import (
     add_site_arguments,
     add_state_argument,
     add_template_arguments,
+    add_timeout_arguments,
     import_maps,
     load_inputs,
     registry_path,
+    timeouts_from_args,
 )
 from infn_cloud.cli.view import add_view_arguments
-from infn_cloud.deploy.lifecycle import DEFAULT_MAX_SITES, DeployRequest, Timeouts
+from infn_cloud.deploy.lifecycle import DEFAULT_MAX_SITES, DeployRequest
 
 # --OPTION-timeout: the Timeouts field it sets and what it bounds.
-_TIMEOUTS = (
-    ("provision", "seconds for the nodes of one site to be created and ready"),
-    ("configure", "seconds for the whole configuration run"),
-    ("idle", "fail configuration after this many seconds without output"),
-)
+_TIMEOUTS = {
+    "provision": "seconds for the nodes of one site to be created and ready",
+    "configure": "seconds for the whole configuration run",
+    "idle": "fail configuration after this many seconds without output",
+}
 
 
 def _add_timeouts(parser: argparse.ArgumentParser) -> None:
-    defaults = Timeouts()
-    for field, text in _TIMEOUTS:
-        default = getattr(defaults, field)
-        parser.add_argument(
-            f"--{field}-timeout", type=int, default=default, metavar="S", help=f"{text} (default {default})"
-        )
+    add_timeout_arguments(parser, _TIMEOUTS)
     add_view_arguments(parser)
-
-
-def _timeouts(args: argparse.Namespace) -> Timeouts:
-    return Timeouts(**{field: getattr(args, f"{field}_timeout") for field, _ in _TIMEOUTS})
 
 
 def _print_result(view: dict) -> None:
@@ -63,7 +56,7 @@ def _deploy(args: argparse.Namespace) -> int:
         group=args.group,
         policy=args.site,
         max_sites=args.max_sites,
-        timeouts=_timeouts(args),
+        timeouts=timeouts_from_args(args),
         live_signals=not args.offline,
     )
     return run_lifecycle(args, lambda lifecycle: lifecycle.deploy(request), _print_result)
@@ -72,7 +65,7 @@ def _deploy(args: argparse.Namespace) -> int:
 def _retry(args: argparse.Namespace) -> int:
     def action(lifecycle):
         return lifecycle.retry(
-            args.id, _timeouts(args), max_sites=args.max_sites, live_signals=not args.offline
+            args.id, timeouts_from_args(args), max_sites=args.max_sites, live_signals=not args.offline
         )
 
     return run_lifecycle(args, action, _print_result)

@@ -7,8 +7,10 @@ command module for its helpers.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
+from infn_cloud.deploy.attempt import Timeouts
 from infn_cloud.errors import UsageError, ValidationError
 from infn_cloud.federation import Registry, load_registry
 from infn_cloud.federation.location import REGISTRY_ENV, registry_location
@@ -164,3 +166,19 @@ def add_offline_argument(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="select on the registry's values only: ask no site for live quotas, flavors, images or health",
     )
+
+
+def add_timeout_arguments(parser: argparse.ArgumentParser, texts: dict[str, str]) -> None:
+    """--FIELD-timeout S for each Timeouts field of texts (field -> what it bounds), with its default."""
+    defaults = Timeouts()
+    for field, text in texts.items():
+        default = getattr(defaults, field)
+        parser.add_argument(
+            f"--{field}-timeout", type=int, default=default, metavar="S", help=f"{text} (default {default})"
+        )
+
+
+def timeouts_from_args(args: argparse.Namespace) -> Timeouts:
+    """The Timeouts of the --FIELD-timeout options the command has (the others: defaults)."""
+    given = {f.name: getattr(args, f"{f.name}_timeout", None) for f in dataclasses.fields(Timeouts)}
+    return Timeouts(**{name: value for name, value in given.items() if value is not None})
