@@ -342,6 +342,92 @@ def test_notebook_saved_through_jupyterhub_is_read_at_the_other_site(storage, hu
     delete_and_assert_clean(hub["cli"], hub["data"]["id"])
 
 
+def _container_ids(deployment_id: str) -> dict[str, str]:
+    """{container name: id} of a deployment (an id changes when a container is recreated)."""
+    out = subprocess.run(
+        ["podman", "ps", "-a", "--filter", f"label=org.infn.cloud.deployment={deployment_id}",
+         "--format", "{{.Names}} {{.Id}}"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return dict(line.split() for line in out.splitlines() if line.strip())
+
+
+def test_an_input_change_reconfigures_both_sites_without_recreating_a_node(storage, deployments):
+    cli, dep = storage["cli"], storage["data"]["id"]
+    before = _container_ids(dep)
+    names = [_node(storage, n)["name"] for n in SITES]
+    inputs = deployments["work"] / "buckets.json"
+    inputs.write_text(json.dumps({"buckets": [{"name": BUCKET}, {"name": "more"}]}))
+    started = time.monotonic()
+
+    rc, result = cli.json("update", dep, "-i", str(inputs), timeout=DEPLOY_TIMEOUT)
+
+    assert rc == 0, result
+    print(f"update of the spanning deployment in {round(time.monotonic() - started)} s")
+    assert result["change"]["add"] == [] and result["change"]["remove"] == []
+    assert {i["software"] for i in result["change"]["reconfigure"]} == {"storage_a", "storage_b"}
+    view = result["deployment"]
+    assert view["status"] == "UPDATE_COMPLETE"
+    assert view["site"] == storage["data"]["site"]  # still across both sites
+    attempt = view["attempts"][-1]
+    assert (attempt["operation"], attempt["outcome"], attempt["site"]) == ("update", "ok", view["site"])
+    assert f"configured: {', '.join(sorted(names))}" in attempt["details"]  # one node per site
+    assert _container_ids(dep) == before, "a node was recreated"
+    # The new bucket exists in the one ring: written at site B, read at site A.
+    body = f"new bucket {uuid.uuid4()}\n".encode()
+    storage["b"].put_object(Bucket="more", Key="x.txt", Body=body)
+    assert storage["a"].get_object(Bucket="more", Key="x.txt")["Body"].read() == body
+    assert storage["a"].get_object(Bucket=BUCKET, Key="from-a.txt")["Body"].read().startswith(b"written")
+
+
+def _site_containers(deployment_id: str) -> dict[str, list[str]]:
+    """{site label: container names} of a deployment."""
+    out = subprocess.run(
+        ["podman", "ps", "-a", "--filter", f"label=org.infn.cloud.deployment={deployment_id}",
+         "--format", '{{.Names}} {{index .Labels "org.infn.cloud.site"}}'],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    found: dict[str, list[str]] = {}
+    for line in out.splitlines():
+        if line.strip():
+            name, site = line.split()
+            found.setdefault(site, []).append(name)
+    return found
+
+
+def test_kill_9_while_provisioning_both_sites_then_delete_cleans_both(module_cli, tmp_path):
+    log = tmp_path / "killed.err"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "infn_cloud", "deploy", "object_storage_replication", "--plain"],
+        cwd=ROOT, env=module_cli.env, stdout=subprocess.DEVNULL, stderr=log.open("w"), text=True,
+    )  # fmt: skip
+    module_cli.started.append(proc)
+    dep = None
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        rows = [r for r in module_cli.json("list")[1] if r.get("status") == "CREATE_IN_PROGRESS"]
+        dep = rows[0]["id"] if rows else dep
+        if dep and set(_site_containers(dep)) == set(SITES.values()):
+            break
+        time.sleep(0.5)
+    assert dep and set(_site_containers(dep)) == set(SITES.values()), (
+        f"never had containers on both sites (exit {proc.poll()})\n{log.read_text()[-2000:]}"
+    )
+    module_cli.created.append(dep)
+    assert read_secrets(module_cli, dep), "the deploy made its secrets before provisioning"
+    proc.kill()  # SIGKILL: no cleanup, no record update
+    proc.wait()
+
+    stale = module_cli.json("show", dep)[1]
+    assert stale["status"] == "CREATE_IN_PROGRESS" and stale["stale"] is True
+    assert sorted(stale["site"].split(",")) == sorted(SITES.values())
+
+    # delete_and_assert_clean: no container or volume on either site, no site network left
+    # without containers, no secret, no record.
+    delete_and_assert_clean(module_cli, dep)
+    assert _site_containers(dep) == {}
+
+
 def test_delete_leaves_both_sites_clean(storage):
     delete_and_assert_clean(storage["cli"], storage["data"]["id"])
     networks = subprocess.run(
