@@ -7,7 +7,9 @@ the two sites; an object written through one site's S3 endpoint is read through 
 with one site's storage node stopped (podman stop) the other serves reads and writes, and the
 stopped node catches up once started (the replicators copy what it missed onto its own disk);
 JupyterHub with notebook_storage s3 on that storage saves a notebook that the OTHER site's
-endpoint serves as an object; delete leaves both sites clean.
+endpoint serves as an object; `update` with a new bucket reconfigures both sites' storage nodes
+without recreating them; a second deploy killed with SIGKILL once both sites have its
+containers is removed from both by `delete`; delete leaves both sites clean.
 
 Where it stops: the two "sites" are podman networks of one machine (no WAN latency or loss);
 a stopped container gets a new address when started (a VM keeps its own), so the test gives
