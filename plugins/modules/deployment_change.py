@@ -219,7 +219,8 @@ def check_record(record):
         )
     if "," in (record.get("site") or ""):
         raise Refused(
-            "deployment %s spans the sites %s: update does not change a deployment spanning sites yet"
+            "deployment %s spans the sites %s: playbooks/update.yml does not change a deployment "
+            "spanning sites (infn-cloud update does, for deployments it made)"
             % (deployment_id, record["site"]),
             ["deploy it again with the new inputs, then delete this one"],
         )

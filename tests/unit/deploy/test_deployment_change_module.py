@@ -137,8 +137,8 @@ def test_records_update_cannot_work_on_are_refused(tmp_path):
         ),
         (
             {"site": "LOCAL-BACKBONE,LOCAL-BACKBONE-2"},
-            "deployment awx-1 spans the sites LOCAL-BACKBONE,LOCAL-BACKBONE-2: update does not change "
-            "a deployment spanning sites yet",
+            "deployment awx-1 spans the sites LOCAL-BACKBONE,LOCAL-BACKBONE-2: playbooks/update.yml "
+            "does not change a deployment spanning sites",
         ),
         ({"plan": None}, "deployment awx-1: its record keeps no plan"),
     ):
