@@ -22,7 +22,8 @@ description:
     file) and three shell commands (a remote temporary directory made and removed), because the
     copy action prepares a transfer before it knows nothing needs transferring; this module costs
     one module run, on every run, so drift is still detected and repaired on each re-run.
-  - The parent directory must exist.
+  - The parent directory must exist (in check mode a missing one only reports a change: an
+    earlier task that check mode did not run would have made it).
 extends_documentation_fragment:
   - ansible.builtin.files
   - ansible.builtin.action_common_attributes
@@ -111,6 +112,8 @@ def main():
         module.fail_json(msg="%s is a directory, not a file" % dest)
     directory = os.path.dirname(dest) or "."
     if not os.path.isdir(directory):
+        if module.check_mode:  # made by an earlier task that check mode did not run
+            module.exit_json(dest=dest, checksum=checksum, content_changed=True, changed=True)
         module.fail_json(msg="the directory of %s does not exist: %s" % (dest, directory))
 
     current = _read(dest)

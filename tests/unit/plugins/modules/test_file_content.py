@@ -89,3 +89,7 @@ def test_a_missing_directory_is_an_error_naming_it(tmp_path):
     result = _run(tmp_path, dest=str(tmp_path / "nope" / "a.conf"), content="x\n")
     assert result.get("failed") is True
     assert str(tmp_path / "nope") in result["msg"]
+    # In check mode the task that makes the directory did not run: a change, not an error.
+    checked = _run(tmp_path, check=True, dest=str(tmp_path / "nope" / "a.conf"), content="x\n")
+    assert checked["changed"] is True and not checked.get("failed")
+    assert not (tmp_path / "nope").exists()
