@@ -344,13 +344,22 @@ def test_notebook_saved_through_jupyterhub_is_read_at_the_other_site(storage, hu
     delete_and_assert_clean(hub["cli"], hub["data"]["id"])
 
 
+def _podman_ps(*args: str) -> str:
+    """`podman ps -a ARGS`; tried again when podman fails because a container of another
+    deployment went away while it listed (exit 125 on a machine shared with other tests)."""
+    for _ in range(5):
+        done = subprocess.run(["podman", "ps", "-a", *args], capture_output=True, text=True)
+        if done.returncode == 0:
+            return done.stdout
+        time.sleep(1)
+    raise AssertionError(f"podman ps {' '.join(args)}: exit {done.returncode}: {done.stderr}")
+
+
 def _container_ids(deployment_id: str) -> dict[str, str]:
     """{container name: id} of a deployment (an id changes when a container is recreated)."""
-    out = subprocess.run(
-        ["podman", "ps", "-a", "--filter", f"label=org.infn.cloud.deployment={deployment_id}",
-         "--format", "{{.Names}} {{.Id}}"],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+    out = _podman_ps(
+        "--filter", f"label=org.infn.cloud.deployment={deployment_id}", "--format", "{{.Names}} {{.Id}}"
+    )
     return dict(line.split() for line in out.splitlines() if line.strip())
 
 
@@ -384,11 +393,10 @@ def test_an_input_change_reconfigures_both_sites_without_recreating_a_node(stora
 
 def _site_containers(deployment_id: str) -> dict[str, list[str]]:
     """{site label: container names} of a deployment."""
-    out = subprocess.run(
-        ["podman", "ps", "-a", "--filter", f"label=org.infn.cloud.deployment={deployment_id}",
-         "--format", '{{.Names}} {{index .Labels "org.infn.cloud.site"}}'],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+    out = _podman_ps(
+        "--filter", f"label=org.infn.cloud.deployment={deployment_id}",
+        "--format", '{{.Names}} {{index .Labels "org.infn.cloud.site"}}',
+    )  # fmt: skip
     found: dict[str, list[str]] = {}
     for line in out.splitlines():
         if line.strip():
