@@ -345,20 +345,16 @@ def test_notebook_saved_through_jupyterhub_is_read_at_the_other_site(storage, hu
 
 
 def _podman_ps(*args: str) -> str:
-    """`podman ps -a ARGS`; tried again when podman fails because a container of another
-    deployment went away while it listed (exit 125 on a machine shared with other tests)."""
-    for _ in range(5):
-        done = subprocess.run(["podman", "ps", "-a", *args], capture_output=True, text=True)
-        if done.returncode == 0:
-            return done.stdout
-        time.sleep(1)
-    raise AssertionError(f"podman ps {' '.join(args)}: exit {done.returncode}: {done.stderr}")
+    """`podman ps -a ARGS`, failing with podman's own message."""
+    done = subprocess.run(["podman", "ps", "-a", *args], capture_output=True, text=True)
+    assert done.returncode == 0, f"podman ps {' '.join(args)}: exit {done.returncode}: {done.stderr}"
+    return done.stdout
 
 
 def _container_ids(deployment_id: str) -> dict[str, str]:
     """{container name: id} of a deployment (an id changes when a container is recreated)."""
     out = _podman_ps(
-        "--filter", f"label=org.infn.cloud.deployment={deployment_id}", "--format", "{{.Names}} {{.Id}}"
+        "--filter", f"label=org.infn.cloud.deployment={deployment_id}", "--format", "{{.Names}} {{.ID}}"
     )
     return dict(line.split() for line in out.splitlines() if line.strip())
 
