@@ -22,8 +22,8 @@ description:
     file) and three shell commands (a remote temporary directory made and removed), because the
     copy action prepares a transfer before it knows nothing needs transferring; this module costs
     one module run, on every run, so drift is still detected and repaired on each re-run.
-  - The parent directory must exist (in check mode a missing one only reports a change: an
-    earlier task that check mode did not run would have made it).
+  - The parent directory must exist. In check mode a missing one only reports a change, because
+    an earlier task that check mode did not run would have made it.
 extends_documentation_fragment:
   - ansible.builtin.files
   - ansible.builtin.action_common_attributes
