@@ -12,10 +12,18 @@ from __future__ import annotations
 import argparse
 
 from infn_cloud.cli import emit
-from infn_cloud.cli.deployments import add_state_argument, open_state_from_args, print_record, record_view
-from infn_cloud.cli.options import add_input_arguments, import_maps, load_inputs
+from infn_cloud.cli.deployments import print_record, record_view
+from infn_cloud.cli.options import (
+    add_id_argument,
+    add_input_arguments,
+    add_record_arguments,
+    add_timeout_arguments,
+    import_maps,
+    load_inputs,
+    open_state_from_args,
+    timeouts_from_args,
+)
 from infn_cloud.cli.view import add_view_arguments, make_view
-from infn_cloud.deploy.attempt import Timeouts
 from infn_cloud.deploy.lifecycle import Lifecycle
 from infn_cloud.deploy.update import DEFAULT_DRAIN_TIMEOUT, UpdateRequest
 from infn_cloud.errors import UsageError
@@ -25,21 +33,6 @@ _TIMEOUTS = {
     "configure": "seconds for the whole configuration run (and for scale_in after the drain)",
     "idle": "fail a playbook run after this many seconds without output",
 }
-
-
-def _add_timeouts(parser: argparse.ArgumentParser) -> None:
-    """--provision-timeout, --configure-timeout, --idle-timeout (as deploy has them) and the view."""
-    defaults = Timeouts()
-    for name, text in _TIMEOUTS.items():
-        default = getattr(defaults, name)
-        parser.add_argument(
-            f"--{name}-timeout", type=int, default=default, metavar="S", help=f"{text} (default {default})"
-        )
-    add_view_arguments(parser)
-
-
-def _timeouts(args: argparse.Namespace) -> Timeouts:
-    return Timeouts(**{name: getattr(args, f"{name}_timeout") for name in _TIMEOUTS})
 
 
 def _print_change(lines: list[str], deployment_id: str) -> None:
@@ -59,7 +52,7 @@ def _update(args: argparse.Namespace) -> int:
         allow_data_loss=args.allow_data_loss,
         drain_timeout=args.drain_timeout,
         import_map=import_maps(args),
-        timeouts=_timeouts(args),
+        timeouts=timeouts_from_args(args),
     )
     view = make_view(args)
     try:
@@ -105,7 +98,7 @@ def register(subparsers) -> None:
         "1 failed, 2 invalid inputs or refused change, 3 not found, 64 usage or busy deployment, "
         "130 interrupted.",
     )
-    parser.add_argument("id", metavar="ID")
+    add_id_argument(parser)
     add_input_arguments(parser)
     parser.add_argument(
         "--remove",
@@ -128,7 +121,7 @@ def register(subparsers) -> None:
         help="seconds running work may take to finish on the instances to remove "
         f"(default {DEFAULT_DRAIN_TIMEOUT})",
     )
-    parser.add_argument("--json", action="store_true", help="print JSON")
-    _add_timeouts(parser)
-    add_state_argument(parser)
+    add_timeout_arguments(parser, _TIMEOUTS)
+    add_view_arguments(parser)
+    add_record_arguments(parser)
     parser.set_defaults(func=_update)

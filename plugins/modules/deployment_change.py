@@ -27,6 +27,8 @@ description:
   - "Runs on the controller. Its result holds secret values (RV(secrets)): register it with C(no_log: true)."
 requirements:
   - infn-cloud (the Python package of this collection)
+extends_documentation_fragment:
+  - infn.cloud.read_only
 options:
   record:
     description:
@@ -70,17 +72,6 @@ options:
     type: list
     elements: path
     default: []
-attributes:
-  check_mode:
-    description: Only reads; check mode returns the same change.
-    support: full
-  diff_mode:
-    description: Nothing changes, so there is no diff.
-    support: none
-  action_group:
-    description: Use C(group/infn.cloud.infn) in C(module_defaults) to set defaults for this module.
-    support: full
-    membership: [infn.cloud.infn]
 seealso:
   - module: infn.cloud.deployment_record_info
   - module: infn.cloud.tosca_plan

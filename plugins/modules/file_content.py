@@ -22,8 +22,8 @@ description:
     file) and three shell commands (a remote temporary directory made and removed), because the
     copy action prepares a transfer before it knows nothing needs transferring; this module costs
     one module run, on every run, so drift is still detected and repaired on each re-run.
-  - The parent directory must exist. In check mode a missing one only reports a change, because
-    an earlier task that check mode did not run would have made it.
+  - The parent directory must exist, unless O(directory_mode) is set. In check mode a missing one
+    only reports a change, because an earlier task that check mode did not run would have made it.
 extends_documentation_fragment:
   - ansible.builtin.files
   - ansible.builtin.action_common_attributes
@@ -51,6 +51,14 @@ options:
         temporary file (like C(ansible.builtin.template)'s O(ansible.builtin.template#module:validate)).
         A non-zero exit fails the task and leaves O(dest) untouched. Run without a shell.
     type: str
+  directory_mode:
+    description:
+      - When set, the parent directory of O(dest) is made when missing (with its missing parents, like
+        C(mkdir -p), owned by the connecting user) and its mode is kept at this value on every run, as
+        an C(ansible.builtin.file) task with O(ansible.builtin.file#module:state=directory) before
+        this one would do, without its extra module run. Its owner is not changed.
+      - Unset, a missing parent directory fails the task.
+    type: raw
 """
 
 EXAMPLES = r"""
@@ -101,6 +109,7 @@ def main():
             dest=dict(type="path", required=True),
             content=dict(type="str", required=True),
             validate=dict(type="str"),
+            directory_mode=dict(type="raw"),
         ),
         add_file_common_args=True,
         supports_check_mode=True,
@@ -111,14 +120,27 @@ def main():
     if os.path.isdir(dest):
         module.fail_json(msg="%s is a directory, not a file" % dest)
     directory = os.path.dirname(dest) or "."
+    directory_mode = module.params["directory_mode"]
     if not os.path.isdir(directory):
-        if module.check_mode:  # made by an earlier task that check mode did not run
+        if module.check_mode:  # made by an earlier task (or this one) that check mode did not run
             module.exit_json(dest=dest, checksum=checksum, content_changed=True, changed=True)
-        module.fail_json(msg="the directory of %s does not exist: %s" % (dest, directory))
+        if directory_mode is None:
+            module.fail_json(msg="the directory of %s does not exist: %s" % (dest, directory))
+        os.makedirs(directory)
+        directory_changed = True
+    else:
+        directory_changed = False
+    if directory_mode is not None:
+        directory_changed = module.set_mode_if_different(directory, directory_mode, directory_changed)
 
     current = _read(dest)
     content_changed = current != wanted
-    result = dict(dest=dest, checksum=checksum, content_changed=content_changed, changed=content_changed)
+    result = dict(
+        dest=dest,
+        checksum=checksum,
+        content_changed=content_changed,
+        changed=content_changed or directory_changed,
+    )
     if module._diff and content_changed:
         result["diff"] = dict(
             before_header=dest,

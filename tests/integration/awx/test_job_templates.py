@@ -409,6 +409,7 @@ def test_update_job_reconfigures_the_running_vm(jobs):
     last = record["attempts"][-1]
     assert (last["kind"], last["outcome"], last["added"], last["removed"]) == ("update", "ok", [], [])
     assert record["hosts"] == [f"{jobs['deployment_id']}-vm-server-0"]
+    assert last["configured"] == record["hosts"]  # its entry's variables changed
     stats = _stats(run)
     assert stats["infn_cloud_deployment_id"] == jobs["deployment_id"]
     assert stats["infn_cloud_outputs"] == record["outputs"] and record["outputs"]["node_ip"]

@@ -3,8 +3,8 @@
 The same AWX job layout and OpenBao credential as test_job_templates.py (its helpers, reused), on
 the cheapest template with a count (templates/workers.yaml: bare workers, no software, so the
 jobs' time goes to provisioning and removal, the steps under test): deploy 1 worker -> update to
-2 (provision the added one, add every host, configure) -> update to 1 removing worker-0 (drain
-with scale_in.yml, then remove-instances) -> delete.
+2 (provision the added one, add every host, configure the new one only) -> update to 1 removing
+worker-0 (drain with scale_in.yml, then remove-instances) -> delete.
 """
 
 from __future__ import annotations
@@ -104,6 +104,7 @@ def test_scale_out_adds_a_worker_and_the_record_and_outputs_follow(scale):
     assert record["plan"]["compute"]["worker"]["count"] == 2
     last = record["attempts"][-1]
     assert (last["kind"], last["added"], last["removed"]) == ("update", [f"{dep}-worker-1"], [])
+    assert last["configured"] == [f"{dep}-worker-1"]  # the new worker only, as infn-cloud update
     ips = record["outputs"]["worker_ips"]
     assert len(ips) == 2 and ips[0] == scale["deploy_record"]["outputs"]["worker_ips"][0]
     assert _jobs._stats(scale["out"])["infn_cloud_outputs"] == record["outputs"]
@@ -119,6 +120,7 @@ def test_scale_in_removes_the_named_worker(scale):
     assert [i["name"] for i in record["resources"]["nodes"]["worker"]] == [f"{dep}-worker-1"]
     last = record["attempts"][-1]
     assert (last["added"], last["removed"]) == ([], [f"{dep}-worker-0"])
+    assert last["configured"] == []  # a pure scale-in configures nothing
     assert record["outputs"]["worker_ips"] == scale["out_record"]["outputs"]["worker_ips"][1:]
 
 

@@ -19,6 +19,9 @@ sys.path.insert(0, str(ROOT / ".ansible" / "collections"))
 
 from ansible.errors import AnsibleFilterError  # noqa: E402
 from ansible_collections.infn.cloud.plugins.filter.deployment_hosts import deployment_hosts  # noqa: E402
+from ansible_collections.infn.cloud.plugins.filter.update_configure_hosts import (  # noqa: E402
+    update_configure_hosts,
+)
 from ansible_collections.infn.cloud.plugins.module_utils import _record, _vault  # noqa: E402
 
 
@@ -124,6 +127,44 @@ def test_a_marker_without_its_value_is_an_error(tmp_path):
 def test_an_unreadable_document_is_named(tmp_path):
     with pytest.raises(AnsibleFilterError, match=r"missing\.json cannot be read"):
         deployment_hosts(str(tmp_path / "missing.json"))
+
+
+# ------------------------------------------------------------------ update.yml: hosts to configure
+def _instances(node, count):
+    return [{"name": f"dep-{node}-{i}", "index": i, "private_ip": f"10.0.0.{i + 10}"} for i in range(count)]
+
+
+def test_the_update_job_configures_what_infn_cloud_update_would(tmp_path):
+    # A Kubernetes scale-out as update.yml holds it: deployment_change's plan and change (JSON
+    # dicts, as the module returns them) and the document the provision step wrote.
+    from infn_cloud.deploy.update import compute_change
+    from infn_cloud.tosca import make_plan
+    from infn_cloud.tosca.attributes import resolve_attributes
+
+    template = str(ROOT / "tosca_templates" / "kubernetes_cluster.yaml")
+    before = {
+        "driver": "local",
+        "nodes": {
+            "master_server": _instances("master_server", 1),
+            "node_server": _instances("node_server", 1),
+        },
+    }
+    after = {"driver": "local", "nodes": {**before["nodes"], "node_server": _instances("node_server", 2)}}
+    target = make_plan(template, {"number_of_nodes": 2})
+    change = compute_change(
+        resolve_attributes(make_plan(template, {"number_of_nodes": 1}), before), target, before
+    )
+    path = tmp_path / "deployment.json"
+    path.write_text(json.dumps({"id": "dep", "resources": after}))
+    plan, change = json.loads(json.dumps(target)), json.loads(json.dumps(change.to_dict()))
+
+    hosts = update_configure_hosts(str(path), plan=plan, change=change, added=["dep-node_server-1"])
+
+    # the new worker and the control plane it joins through; not the worker that was there
+    assert hosts == ["dep-master_server-0", "dep-node_server-1"]
+    assert update_configure_hosts(str(path), plan=plan, change={**change, "add": []}, added=[]) == []
+    with pytest.raises(AnsibleFilterError, match=r"missing\.json cannot be read"):
+        update_configure_hosts(str(tmp_path / "missing.json"), plan=plan, change=change)
 
 
 # ------------------------------------------------------------------ credential types

@@ -93,3 +93,23 @@ def test_a_missing_directory_is_an_error_naming_it(tmp_path):
     checked = _run(tmp_path, check=True, dest=str(tmp_path / "nope" / "a.conf"), content="x\n")
     assert checked["changed"] is True and not checked.get("failed")
     assert not (tmp_path / "nope").exists()
+
+
+def test_directory_mode_makes_the_missing_directory_and_keeps_its_mode(tmp_path):
+    dest = tmp_path / "drop-in.d" / "deeper" / "a.conf"
+    result = _run(tmp_path, dest=str(dest), content="x = 1\n", directory_mode="0750")
+    assert result["changed"] is True and dest.read_text() == "x = 1\n"
+    assert _mode(dest.parent) == 0o750
+    assert _run(tmp_path, dest=str(dest), content="x = 1\n", directory_mode="0750")["changed"] is False
+    dest.parent.chmod(0o777)
+    checked = _run(tmp_path, check=True, dest=str(dest), content="x = 1\n", directory_mode="0750")
+    assert checked["changed"] is True and _mode(dest.parent) == 0o777, "check mode changed the directory"
+    repaired = _run(tmp_path, dest=str(dest), content="x = 1\n", directory_mode="0750")
+    assert repaired["changed"] is True and repaired["content_changed"] is False
+    assert _mode(dest.parent) == 0o750
+
+
+def test_directory_mode_in_check_mode_makes_nothing(tmp_path):
+    dest = tmp_path / "missing.d" / "a.conf"
+    result = _run(tmp_path, check=True, dest=str(dest), content="x = 1\n", directory_mode="0755")
+    assert result["changed"] is True and not dest.parent.exists()
