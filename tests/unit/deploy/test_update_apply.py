@@ -11,96 +11,29 @@ from __future__ import annotations
 
 import os
 import uuid
-from pathlib import Path
 from types import SimpleNamespace
-from typing import ClassVar
 
 import pytest
+from memory_sites import SECRET, TEMPLATE, MemoryDriver, PlaybookRuns, record_deployment
 
-from infn_cloud.deploy import deployment_secrets
 from infn_cloud.deploy.lifecycle import Lifecycle
-from infn_cloud.deploy.redaction import redact_plan, redact_template_text
 from infn_cloud.deploy.update import UpdateRequest, _UpdateAttempt
 from infn_cloud.errors import OperationFailed, UsageError, ValidationError
 from infn_cloud.model import SiteCandidate
-from infn_cloud.paths import collection_root
 from infn_cloud.state import open_state
 from infn_cloud.tosca import make_plan
-from infn_cloud.tosca.attributes import resolve_attributes
-
-TEMPLATE = str(collection_root() / "tosca_templates" / "htcondor_cluster.yaml")
-SECRET = "pool-password-0123456789"
 
 
-class MemoryDriver:
-    name = "memory"
-    nodes: ClassVar[dict[str, list[dict]]] = {}
-
-    def __init__(self, site, **options):
-        self.site = site
-
-    def create(self, deployment_id, plan, placement, progress=None):
-        for node, spec in plan["compute"].items():
-            have = self.nodes.setdefault(node, [])
-            start = max((i["index"] for i in have), default=-1) + 1
-            for index in range(start, start + max(spec["count"] - len(have), 0)):
-                have.append(
-                    {
-                        "name": f"{deployment_id}-{node}-{index}",
-                        "index": index,
-                        "id": uuid.uuid4().hex,
-                        "private_ip": f"10.1.{len(self.nodes)}.{index}",
-                        "public_ip": None,
-                        "host_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeHostKeyForTests",
-                    }
-                )
-        return self.describe(deployment_id)
-
-    def wait(self, deployment_id, resources=None, timeout=600, progress=None):
-        return self.describe(deployment_id)
-
-    def describe(self, deployment_id):
-        nodes = {n: [dict(i) for i in insts] for n, insts in self.nodes.items() if insts}
-        return {"deployment_id": deployment_id, "site": self.site.name, "driver": "local", "nodes": nodes}
-
-    def remove_instances(self, deployment_id, instances, progress=None):
-        removed = []
-        for insts in self.nodes.values():
-            for inst in list(insts):
-                if inst["name"] in instances:
-                    insts.remove(inst)
-                    removed.append(f"container/{inst['name']}")
-        return removed
-
-    def delete(self, deployment_id, progress=None):
-        self.nodes.clear()
-        return []
-
-
-class Runs:
-    """Configure and scale_in runs: what they were given; fail the next one of a playbook."""
-
-    def __init__(self):
-        self.calls: list[tuple[str, dict | None, list[str]]] = []
-        self.fail: set[str] = set()
-
-    def __call__(self, run, view, cancel):
-        hosts = [i["name"] for insts in run.resources["nodes"].values() for i in insts]
-        self.calls.append((Path(run.playbook).name, run.extravars, hosts))
-        if Path(run.playbook).name in self.fail:
-            self.fail.discard(Path(run.playbook).name)
-            return SimpleNamespace(
-                status="failed", ok=False, cause=lambda: "task 'drain' failed on a host", details=lambda: []
-            )
-        return SimpleNamespace(status="successful", ok=True, boundaries=[])
+def _nodes() -> dict[str, list[dict]]:
+    return MemoryDriver.stores.get("LOCAL-BACKBONE", {})
 
 
 @pytest.fixture
 def env(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.delenv("INFN_CLOUD_VAULT_ADDR", raising=False)
-    MemoryDriver.nodes = {}
-    runs = Runs()
+    MemoryDriver.stores = {}
+    runs = PlaybookRuns(cause="task 'drain' failed on a host")
     monkeypatch.setattr("infn_cloud.federation.get_driver", lambda site, **o: MemoryDriver(site, **o))
     monkeypatch.setattr("infn_cloud.deploy.configure.configure", runs)
     monkeypatch.setattr(
@@ -115,30 +48,9 @@ def env(tmp_path, monkeypatch):
 def _deployed(env, executes: int) -> str:
     """A CREATE_COMPLETE record as deploy leaves it, with `executes` execute nodes."""
     dep = str(uuid.uuid4())
-    lifecycle = Lifecycle(env.state)
-    lifecycle.secrets.put(dep, "cluster_secret", SECRET)
-    lifecycle.secrets.ensure_ssh_keypair(dep)
     plan = make_plan(TEMPLATE, {"num_execute_nodes": executes, "cluster_secret": SECRET})
-    driver = MemoryDriver(SimpleNamespace(name="LOCAL-BACKBONE"))
-    resources = driver.create(dep, plan, None)
-    secrets = {"cluster_secret": SECRET}
-    resolved = redact_plan(resolve_attributes(plan, resources), secrets)
-    env.state.create_deployment(
-        {
-            "id": dep,
-            "template": TEMPLATE,
-            "template_text": redact_template_text(Path(TEMPLATE).read_text(), secrets),
-            "inputs": deployment_secrets.stored_inputs({"num_execute_nodes": executes}, plan, secrets),
-            "registry": str(collection_root() / "inventories" / "local"),
-            "status": "CREATE_COMPLETE",
-            "site": "LOCAL-BACKBONE",
-            "plan": resolved,
-            "resources": resources,
-            "outputs": {n: o["value"] for n, o in resolved["outputs"].items()},
-        }
-    )
-    env.state.update(dep, owner_pid=None)
-    return dep
+    resources = MemoryDriver(SimpleNamespace(name="LOCAL-BACKBONE")).create(dep, plan, None)
+    return record_deployment(env.state, dep, plan, resources, "LOCAL-BACKBONE", executes)
 
 
 def _executes(env, dep) -> list[str]:
@@ -157,7 +69,7 @@ def test_scale_out_that_fails_in_configure_removes_only_what_it_added_and_retry_
     assert f"infn-cloud retry {dep}" in " ".join(failed.value.details)
     record = env.state.get(dep)
     assert record["status"] == "UPDATE_FAILED" and "retry" in record["status_reason"]
-    assert [n["name"] for n in MemoryDriver.nodes["execute_server"]] == before  # added ones removed
+    assert [n["name"] for n in _nodes()["execute_server"]] == before  # added ones removed
     assert _executes(env, dep) == before
     assert record["plan"]["compute"]["execute_server"]["count"] == 1  # still the running plan
     assert record["pending_update"]["plan"]["compute"]["execute_server"]["count"] == 3
@@ -183,7 +95,7 @@ def test_scale_in_drains_first_and_a_failed_drain_removes_nothing(env):
         Lifecycle(env.state).update(UpdateRequest(dep, inputs={"num_execute_nodes": 2}, drain_timeout=42))
 
     assert env.state.get(dep)["status"] == "UPDATE_FAILED"
-    assert [n["name"] for n in MemoryDriver.nodes["execute_server"]] == names  # nothing removed
+    assert [n["name"] for n in _nodes()["execute_server"]] == names  # nothing removed
     playbook, extravars, hosts = env.runs.calls[-1]
     assert playbook == "scale_in.yml"
     assert extravars == {"infn_cloud_remove_hosts": [names[-1]], "infn_cloud_drain_timeout": 42}
@@ -276,4 +188,4 @@ def test_a_refused_change_exits_with_what_to_do_and_touches_nothing(env):
 
     assert any("num_cpus 1 -> 4" in line for line in refused.value.details)
     assert any(f"infn-cloud delete {dep}" in line for line in refused.value.details)
-    assert env.state.get(dep) == before and len(MemoryDriver.nodes["execute_server"]) == 1
+    assert env.state.get(dep) == before and len(_nodes()["execute_server"]) == 1
