@@ -2,9 +2,9 @@
 the first deploy of the same pool.
 
 1. `infn-cloud deploy htcondor_cluster --set num_execute_nodes=1` (timed);
-2. `infn-cloud update ID --set num_execute_nodes=2` (timed; the whole configure playbook runs
-   again, idempotent on the existing hosts, the new node joins), then `--set
-   num_execute_nodes=3` again with `--reruns`;
+2. `infn-cloud update ID --set num_execute_nodes=2` (timed; the configure playbook runs on the
+   new execute node only: the central manager and the existing node are not touched), then
+   `--set num_execute_nodes=3` again with `--reruns`;
 3. the phases of each attempt as the record has them (provision_s, configure_s).
 Prints the ratio update/deploy; no asserts (timings depend on the machine). Deletes the
 deployment at the end. Needs podman and the local images (scripts/test-hosts.sh).
