@@ -201,6 +201,15 @@ def node_rules(site_name: str, ssh_cidr: str | None, node: str, spec: dict) -> l
     return rules
 
 
+def _over_quota(exc: Exception) -> bool:
+    """Nova refused the request for quota: at the API (403/413), or, when concurrent requests
+    all passed the API's check, at build time (Nova's quota recheck puts the server in ERROR
+    with a "Quota exceeded for instances" fault)."""
+    if isinstance(exc, ApiError):
+        return exc.status in (403, 413) and "quota" in exc.message.lower()
+    return isinstance(exc, OperationFailed) and "quota exceeded" in exc.message.lower()
+
+
 class OpenStackDriver(Driver):
     name = "openstack"
 
@@ -400,8 +409,9 @@ class OpenStackDriver(Driver):
         except (ApiError, OperationFailed) as exc:
             message = exc.message if isinstance(exc, OperationFailed) else str(exc)
             details = list(getattr(exc, "details", []))
-            if isinstance(exc, ApiError) and exc.status in (403, 413) and "quota" in exc.message.lower():
-                message = f"site {self.site.name}: quota exceeded: {exc.message}"
+            if _over_quota(exc):
+                detail = exc.message.removeprefix(f"site {self.site.name}: ")
+                message = f"site {self.site.name}: quota exceeded: {detail}"
             try:
                 if existing:
                     # Growing a deployment: only the servers this call made go, the rest stays.

@@ -303,7 +303,8 @@ def _check_inventories(tmp_path: Path, dep: str, plan: dict, res: dict) -> None:
 
 
 def test_over_quota_is_reported_and_cleaned_up(cloud, admin, plan):
-    """Project B may run one instance: the second server is refused by Nova's quota."""
+    """Project B may run one instance: the second server is refused by Nova's quota, at the API or,
+    when both requests passed its check at once, at build time (the recheck: the server goes to ERROR)."""
     project = admin.identity.find_project("infn-dev-b")
     admin.set_compute_quotas(project.id, instances=1)
     dep = _dep()

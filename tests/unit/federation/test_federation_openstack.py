@@ -297,6 +297,22 @@ def test_quota_exceeded_cleans_up(setup):
     ]
 
 
+def test_quota_exceeded_at_build_time_is_reported_as_quota_and_cleans_up(setup):
+    # Concurrent requests can all pass Nova's API check; its recheck then puts a server in ERROR.
+    make, make_plan = setup
+    plan, placement = make_plan()
+    with Replay("quota_at_build") as replay:
+        with pytest.raises(OperationFailed) as info:
+            make(replay).create("demo1", plan, placement)
+        _assert_exact(replay)
+    assert info.value.message.startswith("site ")
+    assert (
+        ": quota exceeded: server demo1-htc-master-server-0 went to ERROR: Quota exceeded for instances"
+        in (info.value.message)
+    )
+    assert "server/demo1-htc-master-server-0" in info.value.details[0]
+
+
 def test_server_error_reports_fault_and_cleans_up(setup):
     make, make_plan = setup
     plan, placement = make_plan()
