@@ -84,12 +84,18 @@ def _unredact(value, secrets):
     return value
 
 
-def deployment_hosts(path, secrets=None, groups=None):
+def read_document(path):
+    """The deployment document at path (JSON); an error naming it when it cannot be read.
+    Also the update_configure_hosts filter's reader."""
     try:
         with open(str(path), encoding="utf-8") as handle:
-            document = json.load(handle)
+            return json.load(handle)
     except (OSError, ValueError) as exc:
         raise AnsibleFilterError("deployment document %s cannot be read: %s" % (path, exc)) from None
+
+
+def deployment_hosts(path, secrets=None, groups=None):
+    document = read_document(path)
     secrets = {str(k): v for k, v in dict(secrets or {}).items()}
     items = []
     for host, host_groups, hostvars in hosts_from_document(document):

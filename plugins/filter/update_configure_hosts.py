@@ -58,9 +58,8 @@ _value:
   elements: str
 """
 
-import json
-
 from ansible.errors import AnsibleFilterError
+from ansible_collections.infn.cloud.plugins.filter.deployment_hosts import read_document
 
 try:
     from infn_cloud.deploy.update import configure_hosts
@@ -74,11 +73,7 @@ def update_configure_hosts(path, plan=None, change=None, added=None):
         raise AnsibleFilterError(
             "update_configure_hosts needs the infn-cloud Python package: %s" % IMPORT_ERROR
         )
-    try:
-        with open(str(path), encoding="utf-8") as handle:
-            document = json.load(handle)
-    except (OSError, ValueError) as exc:
-        raise AnsibleFilterError("deployment document %s cannot be read: %s" % (path, exc)) from None
+    document = read_document(path)
     if not isinstance(plan, dict) or not isinstance(change, dict):
         raise AnsibleFilterError(
             "update_configure_hosts: plan and change must be maps (deployment_change's result)"
