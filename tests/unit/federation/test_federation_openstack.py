@@ -78,6 +78,18 @@ def _assert_exact(replay: Replay) -> None:
     assert replay.pending() == []
 
 
+def _failed_create(setup, scenario: str) -> tuple[OperationFailed, Replay]:
+    """create() of a replayed scenario that fails: the error and the replay, every exchange
+    used exactly once."""
+    make, make_plan = setup
+    plan, placement = make_plan()
+    with Replay(scenario) as replay:
+        with pytest.raises(OperationFailed) as info:
+            make(replay).create("demo1", plan, placement)
+        _assert_exact(replay)
+    return info.value, replay
+
+
 def _posts(replay: Replay, suffix: str) -> list[dict]:
     return [r["json"] for r in replay.log if r["method"] == "POST" and r["path"].endswith(suffix)]
 
@@ -273,25 +285,15 @@ def test_node_rules_ssh_inside_ssh_cidr_and_ipv6():
 
 
 def test_old_nova_is_refused_before_anything_is_created(setup):
-    make, make_plan = setup
-    plan, placement = make_plan()
-    with Replay("old_nova") as replay:
-        with pytest.raises(OperationFailed) as info:
-            make(replay).create("demo1", plan, placement)
-        _assert_exact(replay)
-        assert [c for c in replay.calls() if "/identity" not in c] == ["GET /compute/v2.1/"]
-    assert "microversions up to 2.47" in info.value.message and "needs 2.52" in info.value.message
+    error, replay = _failed_create(setup, "old_nova")
+    assert [c for c in replay.calls() if "/identity" not in c] == ["GET /compute/v2.1/"]
+    assert "microversions up to 2.47" in error.message and "needs 2.52" in error.message
 
 
 def test_quota_exceeded_cleans_up(setup):
-    make, make_plan = setup
-    plan, placement = make_plan()
-    with Replay("quota_exceeded") as replay:
-        with pytest.raises(OperationFailed) as info:
-            make(replay).create("demo1", plan, placement)
-        _assert_exact(replay)
-    assert "quota exceeded" in info.value.message and "instances" in info.value.message
-    assert info.value.details == [
+    error, _ = _failed_create(setup, "quota_exceeded")
+    assert "quota exceeded" in error.message and "instances" in error.message
+    assert error.details == [
         "cleaned up: security_group/infn-cloud-demo1-htc-master-server, "
         "security_group/infn-cloud-demo1, keypair/infn-cloud-demo1"
     ]
@@ -299,45 +301,30 @@ def test_quota_exceeded_cleans_up(setup):
 
 def test_quota_exceeded_at_build_time_is_reported_as_quota_and_cleans_up(setup):
     # Concurrent requests can all pass Nova's API check; its recheck then puts a server in ERROR.
-    make, make_plan = setup
-    plan, placement = make_plan()
-    with Replay("quota_at_build") as replay:
-        with pytest.raises(OperationFailed) as info:
-            make(replay).create("demo1", plan, placement)
-        _assert_exact(replay)
-    assert info.value.message.startswith("site ")
+    error, _ = _failed_create(setup, "quota_at_build")
     assert (
         ": quota exceeded: server demo1-htc-master-server-0 went to ERROR: Quota exceeded for instances"
-        in (info.value.message)
+        in error.message
     )
-    assert "server/demo1-htc-master-server-0" in info.value.details[0]
+    assert error.message.count("site ") == 1  # the site named once, not once per layer
+    assert "server/demo1-htc-master-server-0" in error.details[0]
 
 
 def test_server_error_reports_fault_and_cleans_up(setup):
-    make, make_plan = setup
-    plan, placement = make_plan()
-    with Replay("server_error") as replay:
-        with pytest.raises(OperationFailed) as info:
-            make(replay).create("demo1", plan, placement)
-        _assert_exact(replay)
-        assert "DELETE" in {r["method"] for r in replay.log}
-    assert "went to ERROR: No valid host was found" in info.value.message
-    assert "server/demo1-htc-master-server-0" in info.value.details[0]
+    error, replay = _failed_create(setup, "server_error")
+    assert "DELETE" in {r["method"] for r in replay.log}
+    assert "went to ERROR: No valid host was found" in error.message
+    assert "server/demo1-htc-master-server-0" in error.details[0]
 
 
 def test_partial_failure_retries_then_removes_everything(setup):
-    make, make_plan = setup
-    plan, placement = make_plan()
-    with Replay("partial_failure") as replay:
-        with pytest.raises(OperationFailed) as info:
-            make(replay).create("demo1", plan, placement)
-        _assert_exact(replay)
-        volume_posts = _posts(replay, "/volumes")
-        deletes = replay.calls("DELETE")
+    error, replay = _failed_create(setup, "partial_failure")
+    volume_posts = _posts(replay, "/volumes")
+    deletes = replay.calls("DELETE")
     assert len(volume_posts) == 2  # the 503 was retried
-    assert "gigabytes quota" in info.value.message
+    assert "gigabytes quota" in error.message
     assert len(deletes) == 5  # server, leftover volume, two security groups, keypair
-    assert info.value.details == [
+    assert error.details == [
         "cleaned up: server/demo1-htc-master-server-0, volume/demo1-htc-master-server-0-scratch, "
         "security_group/infn-cloud-demo1-htc-master-server, security_group/infn-cloud-demo1, "
         "keypair/infn-cloud-demo1"
@@ -346,20 +333,13 @@ def test_partial_failure_retries_then_removes_everything(setup):
 
 def test_failed_tag_call_leaves_nothing_behind(setup):
     """The group is made, its tag PUT fails; cleanup still finds it by its description."""
-    make, make_plan = setup
-    plan, placement = make_plan()
-    with Replay("tag_call_fails") as replay:
-        with pytest.raises(OperationFailed) as info:
-            make(replay).create("demo1", plan, placement)
-        _assert_exact(replay)
-        group = _posts(replay, "/security-groups")[0]["security_group"]
-        listing = next(
-            r for r in replay.log if r["method"] == "GET" and r["path"].endswith("/security-groups")
-        )
+    error, replay = _failed_create(setup, "tag_call_fails")
+    group = _posts(replay, "/security-groups")[0]["security_group"]
+    listing = next(r for r in replay.log if r["method"] == "GET" and r["path"].endswith("/security-groups"))
     assert "tags" not in group and group["description"] == DESC
-    assert "HTTP 500" in info.value.message
+    assert "HTTP 500" in error.message
     assert listing["query"] == {"description": [DESC]}  # found by description, not by the missing tag
-    assert info.value.details == ["cleaned up: security_group/infn-cloud-demo1"]
+    assert error.details == ["cleaned up: security_group/infn-cloud-demo1"]
 
 
 def test_unreadable_console_is_a_clear_error_and_cleans_up(setup):
